@@ -1,0 +1,1 @@
+//! Reading action requests and `--output name=path` pairs.

@@ -1,0 +1,1 @@
+//! Placeholder; rendered by `cargo run -p codegen`.
