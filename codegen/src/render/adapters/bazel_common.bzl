@@ -1,0 +1,283 @@
+"""The Bazel adapter library: what every generated rule implementation calls.
+
+This is the one place where rules_img's Bazel Starlark is written by hand; its Buck2 twin is
+buck2_common.bzl. Keep the two in step: same function names, same arguments, same results.
+"""
+
+load("//img/private:providers.bzl", "ImageToolchainInfo", "ImgSettingInfo")
+
+TOOLCHAIN_TYPE = Label("//img:toolchain_type")
+
+def fail_not_yet(ctx, rule_name, capability):
+    """Fails analysis of a rule whose action does not exist yet.
+
+    Args:
+      ctx: The rule context, or the repository_ctx of a repository rule.
+      rule_name: The rule's name.
+      capability: What is missing.
+    """
+    target = str(getattr(ctx, "label", None) or ctx.name)
+    fail("{}: {} is declared but not available yet in this rules_img: it needs {}. See docs/reference/{}.md.".format(
+        target,
+        rule_name,
+        capability,
+        rule_name,
+    ))
+
+def setting_value(setting):
+    """The value of a global setting (a target of //img/settings)."""
+    return setting[ImgSettingInfo].value
+
+def resolve_auto(value, setting):
+    """An attribute value, or the global setting's value when the attribute is "auto"."""
+    if value == "auto":
+        return setting_value(setting)
+    return value
+
+def require_supported(attr_name, value, supported):
+    """Fails when an attribute has a value rules_img accepts for compatibility but does not implement."""
+    if value not in supported:
+        fail("{} = {} is not supported by this rules_img (supported: {}).".format(
+            attr_name,
+            repr(value),
+            ", ".join(supported),
+        ))
+
+def file_path(file):
+    """The path of a file, or None."""
+    return file.path if file else None
+
+def strip_slash_keys(paths):
+    """A dict whose keys are image paths, with leading slashes removed."""
+    return {key.lstrip("/"): value for key, value in paths.items()}
+
+def created_by(ctx):
+    """The `created_by` history text of what this target builds.
+
+    Args:
+      ctx: The rule context.
+
+    Returns:
+      `rules_img //pkg:name`: the same text on Bazel and Buck2, so images are identical on both.
+    """
+    label = str(ctx.label)
+    if label.startswith("@@//"):
+        label = label[2:]
+    elif label.startswith("@//"):
+        label = label[1:]
+    return "rules_img " + label
+
+_EXTENSIONS = {"gzip": ".tgz", "none": ".tar", "zstd": ".tar.zst"}
+_MEDIA_TYPES = {
+    "gzip": "application/vnd.oci.image.layer.v1.tar+gzip",
+    "none": "application/vnd.oci.image.layer.v1.tar",
+    "zstd": "application/vnd.oci.image.layer.v1.tar+zstd",
+}
+
+def layer_extension(compress):
+    """The file extension of a layer blob."""
+    return _EXTENSIONS[compress]
+
+def tar_compress(value, optimize, setting):
+    """layer_from_tar's compression: "auto" keeps the input's, unless the tar is rewritten."""
+    if value != "auto":
+        return value
+    return setting_value(setting) if optimize else "keep"
+
+def _guess_compression(file):
+    # Only names the output and fills the provider; the tool sniffs the real compression.
+    name = file.basename
+    if name.endswith(".gz") or name.endswith(".tgz"):
+        return "gzip"
+    if name.endswith(".zst") or name.endswith(".tzst"):
+        return "zstd"
+    return "none"
+
+def tar_layer_extension(compress, src):
+    """The file extension of a layer made from a tar."""
+    return _EXTENSIONS[_guess_compression(src) if compress == "keep" else compress]
+
+def layer_media_type(compress, media_type):
+    """The media type of a layer blob (the metadata file has the authoritative value)."""
+    if media_type:
+        return media_type
+    return _MEDIA_TYPES.get(compress, _MEDIA_TYPES["none"])
+
+def compression_jobs(value):
+    """The `compression_jobs` setting as a number.
+
+    Args:
+      value: The setting's value: `auto`, `nproc` or a number.
+
+    Returns:
+      The number of jobs; 0 means one per CPU.
+    """
+    if value in ("auto", "nproc"):
+        return 0
+    if not value.isdigit():
+        fail("--@rules_img//img/settings:compression_jobs={} is not auto, nproc or a number.".format(value))
+    return int(value)
+
+_BEST = {"gzip": 9, "zstd": 19}
+_RANGES = {"gzip": (0, 9), "zstd": (1, 22)}
+
+def compression_level(value, compress):
+    """The `compression_level` setting as a number for this compression.
+
+    Args:
+      value: The setting's value: `auto`, `fastest`, `best` or a number.
+      compress: The compression: `gzip`, `zstd`, `none` or `keep`.
+
+    Returns:
+      The level, or None for the algorithm's default.
+    """
+    if value in ("auto", "-1") or compress not in _RANGES:
+        return None
+    if value == "fastest":
+        return 1
+    if value == "best":
+        return _BEST[compress]
+    low, high = _RANGES[compress]
+    level = int(value)
+    if level < low or level > high:
+        fail("--@rules_img//img/settings:compression_level={} is out of range for {} ({}-{}).".format(
+            value,
+            compress,
+            low,
+            high,
+        ))
+    return level
+
+def _package_relative(file):
+    path = file.short_path
+    if path.startswith("../"):
+        path = path[3:].partition("/")[2]
+    package = file.owner.package if file.owner else ""
+    if package and path.startswith(package + "/"):
+        path = path[len(package) + 1:]
+    return path
+
+def _src_line(file):
+    # The image path comes first, prepended by `format_each`.
+    return _package_relative(file) + "\0" + file.path
+
+def _runfile_line(file):
+    return "s" + file.short_path + "\0" + file.path
+
+def _symlink_line(entry):
+    return "w" + entry.path + "\0" + entry.target_file.path
+
+def _root_symlink_line(entry):
+    return "r" + entry.path + "\0" + entry.target_file.path
+
+def _runfiles_list(ctx, index, info):
+    runfiles = info.default_runfiles
+    lines = ctx.actions.args()
+    lines.set_param_file_format("multiline")
+    lines.add_all(runfiles.files, map_each = _runfile_line, expand_directories = False)
+    lines.add_all(runfiles.symlinks, map_each = _symlink_line)
+    lines.add_all(runfiles.root_symlinks, map_each = _root_symlink_line)
+    lines.add_all(runfiles.empty_filenames, format_each = "e%s\0")
+    output = ctx.actions.declare_file("{}.executable_{}.runfiles".format(ctx.label.name, index))
+    ctx.actions.write(output, lines)
+    return output, runfiles.files
+
+def layer_srcs(ctx):
+    """The sources of an image_layer.
+
+    Nothing is flattened: file lists reach the action through Args, expanded at execution time.
+
+    Args:
+      ctx: The rule context of an image_layer.
+
+    Returns:
+      struct(list = the srcs param file or None, executables = request entries, inputs = depset).
+    """
+    if not ctx.attr.srcs:
+        return struct(list = None, executables = [], inputs = depset())
+    lines = ctx.actions.args()
+    lines.set_param_file_format("multiline")
+    executables = []
+    inputs = []
+    for key, target in ctx.attr.srcs.items():
+        path = key.lstrip("/")
+        info = target[DefaultInfo]
+        executable = info.files_to_run.executable
+        if executable:
+            runfiles = None
+            if ctx.attr.include_runfiles:
+                runfiles, runfile_inputs = _runfiles_list(ctx, len(executables), info)
+                inputs.append(depset([runfiles], transitive = [runfile_inputs]))
+            repo_mapping = info.files_to_run.repo_mapping_manifest
+            executables.append({
+                "file": executable.path,
+                "path": path,
+                "repo_mapping": file_path(repo_mapping),
+                "runfiles": file_path(runfiles),
+                "workspace_name": ctx.workspace_name,
+            })
+            inputs.append(depset([f for f in [executable, repo_mapping] if f]))
+        else:
+            lines.add_all(
+                info.files,
+                map_each = _src_line,
+                format_each = path.replace("%", "%%") + "\0%s",
+                expand_directories = False,
+            )
+            inputs.append(info.files)
+    srcs_list = ctx.actions.declare_file(ctx.label.name + ".srcs")
+    ctx.actions.write(srcs_list, lines)
+    return struct(list = srcs_list, executables = executables, inputs = depset(transitive = inputs))
+
+def run_img(ctx, action, mnemonic, request, inputs, input_sets, outputs):
+    """Runs `img <action> --request <file> --output <name>=<path>...`.
+
+    Args:
+      ctx: The rule context.
+      action: The img subcommand.
+      mnemonic: The action's mnemonic.
+      request: The request, a dict that json.encode turns into the contract's request type.
+      inputs: Input files; None entries are skipped.
+      input_sets: Depsets of input files.
+      outputs: Declared outputs by the names the action knows them by.
+    """
+    request_file = ctx.actions.declare_file("{}.{}.request.json".format(ctx.label.name, action))
+    ctx.actions.write(request_file, json.encode(request))
+    args = ctx.actions.args()
+    args.add(action)
+    args.add("--request", request_file)
+    for name, output in outputs.items():
+        args.add("--output", "{}={}".format(name, output.path))
+    ctx.actions.run(
+        executable = ctx.toolchains[TOOLCHAIN_TYPE].imgtoolchaininfo.tool_exe,
+        arguments = [args],
+        inputs = depset([request_file] + [f for f in inputs if f], transitive = input_sets),
+        outputs = outputs.values(),
+        mnemonic = mnemonic,
+        progress_message = "img {} %{{label}}".format(action),
+    )
+
+def image_toolchain_impl(ctx):
+    """The toolchain: the img executable."""
+    return [platform_common.ToolchainInfo(imgtoolchaininfo = ImageToolchainInfo(tool_exe = ctx.file.tool_exe))]
+
+def _setting_impl(ctx):
+    value = ctx.build_setting_value
+    if ctx.attr.values and value not in ctx.attr.values:
+        fail("--@rules_img//img/settings:{}={} is not allowed; use one of: {}.".format(
+            ctx.label.name,
+            value,
+            ", ".join(ctx.attr.values),
+        ))
+    return [ImgSettingInfo(value = value)]
+
+img_setting = rule(
+    implementation = _setting_impl,
+    doc = "A global rules_img setting: a string flag limited to `values` (when given).",
+    build_setting = config.string(flag = True),
+    attrs = {"values": attr.string_list(doc = "Allowed values; empty allows any.")},
+)
+
+def file_metadata_json(values):
+    """JSON of a `FileMetadata`, from the parameters that are set."""
+    return json.encode({key: value for key, value in values.items() if value != None})

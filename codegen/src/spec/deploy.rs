@@ -1,0 +1,290 @@
+//! Deploying: `image_push`, `image_load`, `multi_deploy`, and pulling base images (`pull`).
+
+use super::model::{Attr, AttrType as T, Body, Default as D, LoadFile, Rule, RuleKind};
+
+const STAMP: &[&str] = &["auto", "force", "disabled"];
+const IMAGE: &[&str] = &["ImageManifestInfo", "ImageIndexInfo"];
+const GLOBAL: &str = "<use global setting>";
+
+fn s(name: &'static str, default: &'static str, doc: &'static str) -> Attr {
+    Attr::new(name, T::String, D::Str(default), doc)
+}
+
+fn e(name: &'static str, values: &'static [&'static str], default: &'static str, doc: &'static str) -> Attr {
+    Attr::new(name, T::Enum(values), D::Str(default), doc)
+}
+
+fn common_deploy_attrs(what: &'static str) -> Vec<Attr> {
+    vec![
+        Attr::new(
+            "build_settings",
+            T::NameToTarget,
+            D::StrDict(&[]),
+            "Build settings for template expansion. Maps template variable names to string_flag targets.",
+        ),
+        Attr::new(
+            "deploy_tool",
+            T::Dep(&[]),
+            D::None,
+            "Optional label of a deploy tool target providing `DeployToolInfo`.",
+        ),
+        Attr::new("image", T::Dep(IMAGE), D::Required, what),
+        e("stamp", STAMP, "auto", "Controls build stamping for template expansion."),
+        s("tag", "", "Tag to apply. Optional - if omitted, the image is identified by digest only."),
+        Attr::new("tag_file", T::File, D::None, "File containing newline-delimited tags to apply."),
+        Attr::new("tag_list", T::StringList, D::StrList(&[]), "List of tags to apply."),
+        e("tool_cfg", &["host", "target"], "host", "Configuration of the deploy executable platform."),
+        Attr::new(
+            "tracks_content",
+            T::Bool,
+            D::Bool(false),
+            "When True, the template expansion action depends on the image digest.",
+        ),
+    ]
+}
+
+pub fn image_push() -> Rule {
+    let mut attrs = common_deploy_attrs("Image to push. Should provide ImageManifestInfo or ImageIndexInfo.");
+    attrs.extend([
+        Attr::new(
+            "cross_mount_from",
+            T::Dep(&[]),
+            D::None,
+            "An image_push target whose layers may be cross-mounted during push.",
+        ),
+        e(
+            "deduplicated_push",
+            &["auto", "disabled", "best_effort", "enabled"],
+            "auto",
+            "Whether the push uploads a blob several repositories need only once.",
+        ),
+        s(
+            "deduplicated_push_blob_repository",
+            GLOBAL,
+            "Repository the deduplicated push uploads this target's shared blobs to.",
+        ),
+        e(
+            "deduplicated_push_content",
+            &["auto", "blobs", "blobs_and_artificial_manifests"],
+            "auto",
+            "What the deduplicated push writes to a shared blob's home repository.",
+        ),
+        Attr::new(
+            "destination_file",
+            T::File,
+            D::None,
+            "File containing the push destination as `{registry}/{repository}`.",
+        ),
+        e(
+            "forbid_layer_push",
+            &["auto", "disabled", "enabled"],
+            "auto",
+            "Whether the push is forbidden from uploading layer blob bytes.",
+        ),
+        Attr::new(
+            "manifest_tags",
+            T::StringList,
+            D::StrList(&[]),
+            "Per-platform tag templates for multi-platform (`image_index`) pushes.",
+        ),
+        e(
+            "push_at_build_time",
+            &["auto", "disabled", "best_effort", "enabled"],
+            "auto",
+            "Whether image content is pushed to the registry *during the build*.",
+        ),
+        s(
+            "push_at_build_time_blob_repository",
+            GLOBAL,
+            "Staging repository for build-time blob uploads and cross-mounting.",
+        ),
+        e(
+            "push_at_build_time_content",
+            &["auto", "blobs", "blobs_and_manifests"],
+            "auto",
+            "What the push-at-build-time actions upload.",
+        ),
+        Attr::new(
+            "push_at_build_time_exec_properties",
+            T::StringDict,
+            D::StrDict(&[("requires-network", "1")]),
+            "Execution properties for the build-time push actions.",
+        ),
+        s(
+            "push_at_build_time_manifest_repository",
+            GLOBAL,
+            "Repository the build-time manifest push writes manifest(s)/config to.",
+        ),
+        Attr::new(
+            "referrers",
+            T::DepList(IMAGE),
+            D::StrList(&[]),
+            "Additional manifests or indexes to push as referrers to the main image.",
+        ),
+        s(
+            "registry",
+            "",
+            "Registry to push to (e.g. `index.docker.io`, `gcr.io`, `ghcr.io`); templated.",
+        ),
+        s("repository", "", "Repository path within the registry. Subject to template expansion."),
+        e(
+            "sign",
+            &["auto", "enabled", "disabled", "best_effort"],
+            "auto",
+            "Whether the push signs this image after pushing. Not supported: only `auto` and `disabled`.",
+        ),
+        Attr::new("sign_setting", T::Dep(&[]), D::None, "A `signing_config` target selecting how this image is signed."),
+        e(
+            "strategy",
+            &["auto", "eager", "lazy", "cas_registry", "bes"],
+            "auto",
+            "Push strategy to use. See push strategies documentation for detailed information.",
+        ),
+    ]);
+    attrs.sort_by_key(|a| a.name);
+    Rule {
+        name: "image_push",
+        doc: "Pushes an image or index to a registry: `bazel run` / `buck2 run` the target. Only missing blobs \
+              move; base layers go registry to registry.",
+        file: LoadFile::Push,
+        kind: RuleKind::Executable,
+        attrs,
+        settings: vec![],
+        provides: vec!["DeployInfo"],
+        output_groups: vec![("deploy_manifest", "the deploy request")],
+        body: Body::NotYet { capability: "`img push` (pushing to registries; the Registries issue)" },
+        buck2_note: "",
+    }
+}
+
+pub fn image_load() -> Rule {
+    let mut attrs = common_deploy_attrs("Image to load. Should provide ImageManifestInfo or ImageIndexInfo.");
+    attrs.extend([
+        e(
+            "daemon",
+            &["auto", "docker", "containerd", "podman", "containerization", "tar", "generic"],
+            "auto",
+            "Container daemon to use for loading the image.",
+        ),
+        s("registry", "", "Registry component of the image name to load."),
+        s("repository", "", "Repository component of the image name to load."),
+        e("strategy", &["auto", "eager", "lazy"], "auto", "Strategy for handling image layers during load."),
+    ]);
+    attrs.sort_by_key(|a| a.name);
+    Rule {
+        name: "image_load",
+        doc: "Loads an image into a local runtime (containerd, docker, podman or any loader): `bazel run` / \
+              `buck2 run` the target. The second load moves only what changed.",
+        file: LoadFile::Load,
+        kind: RuleKind::Executable,
+        attrs,
+        settings: vec![],
+        provides: vec!["DeployInfo"],
+        output_groups: vec![
+            ("deploy_manifest", "the deploy request"),
+            ("tarball", "a `docker load` tarball of the image"),
+        ],
+        body: Body::NotYet { capability: "`img load` (loading into local runtimes; the Loading issue)" },
+        buck2_note: "",
+    }
+}
+
+pub fn multi_deploy() -> Rule {
+    Rule {
+        name: "multi_deploy",
+        doc: "Runs many push and load operations as one runnable target, with one combined summary.",
+        file: LoadFile::MultiDeploy,
+        kind: RuleKind::Executable,
+        attrs: vec![
+            Attr::new(
+                "deploy_operations",
+                T::StringList,
+                D::StrList(&["push", "load"]),
+                "Which kinds of deploy operations to perform.",
+            ),
+            Attr::new(
+                "deploy_tool",
+                T::Dep(&[]),
+                D::None,
+                "Optional label of a deploy tool target providing `DeployToolInfo`.",
+            ),
+            e(
+                "load_strategy",
+                &["auto", "eager", "lazy"],
+                "auto",
+                "Load strategy to use for all load operations in the deployment.",
+            ),
+            Attr::new(
+                "operations",
+                T::DepList(&["DeployInfo"]),
+                D::Required,
+                "List of operations to deploy together. Each operation must provide DeployInfo.",
+            ),
+            e(
+                "push_strategy",
+                &["auto", "eager", "lazy", "cas_registry", "bes"],
+                "auto",
+                "Push strategy to use for all push operations in the deployment.",
+            ),
+            e("tool_cfg", &["host", "target"], "host", "Configuration of the deployer executable platform."),
+        ],
+        settings: vec![],
+        provides: vec![],
+        output_groups: vec![("deploy_manifest", "the merged deploy request")],
+        body: Body::NotYet { capability: "`img deploy` of several operations (the Loading issue)" },
+        buck2_note: "",
+    }
+}
+
+pub fn pull() -> Rule {
+    Rule {
+        name: "pull",
+        doc: "Pulls a base image's manifests and configs (never its layer blobs, with the default `shallow` \
+              handling), pinned by digest.",
+        file: LoadFile::Pull,
+        kind: RuleKind::Repository,
+        attrs: vec![
+            s(
+                "credential_helper",
+                "",
+                "Credential helper to use for registry authentication when this repository rule runs the pull tool.",
+            ),
+            s("digest", "", "The image digest for reproducible pulls (e.g., \"sha256:abc123...\")."),
+            s("docker_config_path", "", "Path to Docker-compatible registry authentication config."),
+            e(
+                "downloader",
+                &["img_tool", "bazel"],
+                "img_tool",
+                "The tool to use for downloading manifests and blobs.",
+            ),
+            e(
+                "layer_handling",
+                &["shallow", "eager", "lazy"],
+                "shallow",
+                "Strategy for handling image layers. This attribute controls when and how layer data is fetched from \
+                 the registry.",
+            ),
+            Attr::new("registries", T::StringList, D::StrList(&[]), "List of mirror registries to try in order."),
+            s("registry", "", "Primary registry to pull from (e.g., \"index.docker.io\", \"gcr.io\")."),
+            Attr::new(
+                "repository",
+                T::String,
+                D::Required,
+                "The image repository within the registry (e.g., \"library/ubuntu\", \"my-project/my-image\").",
+            ),
+            s("tag", "", "The image tag to pull (e.g., \"latest\", \"24.04\", \"v1.2.3\")."),
+            Attr::new(
+                "unsafe_allow_tag_without_digest",
+                T::Bool,
+                D::Bool(false),
+                "Allow pulling by tag without specifying a digest.",
+            ),
+        ],
+        settings: vec![],
+        provides: vec!["ImageManifestInfo", "ImageIndexInfo", "PullInfo"],
+        output_groups: vec![],
+        body: Body::NotYet { capability: "`img pull` (shallow pull; the Registries issue)" },
+        buck2_note: "Buck2 has no repository rules: `pull` is a build rule whose action runs `img pull` pinned by \
+                     digest and verifies what it downloads.",
+    }
+}

@@ -1,0 +1,314 @@
+//! Images: `image_manifest`, `image_index`, and the conversions from OCI layouts.
+
+use super::model::{Attr, AttrType as T, Body, Default as D, LoadFile, Rule, RuleKind};
+
+const STAMP: &[&str] = &["auto", "force", "disabled"];
+const AUTO_ENABLED_DISABLED: &[&str] = &["auto", "enabled", "disabled"];
+const INHERIT: &[&str] = &["<inherit from base>"];
+const IMAGE: &[&str] = &["ImageManifestInfo", "ImageIndexInfo"];
+pub const IMAGE_GROUPS: [(&str, &str); 5] = [
+    ("digest", "file with the digest, `sha256:<hex>`"),
+    ("descriptor", "the OCI descriptor JSON"),
+    ("oci_layout", "the image as an OCI layout directory"),
+    ("oci_tarball", "the OCI layout as a tar file"),
+    ("tarball", "a `docker load` tarball (docker-save format that is also an OCI layout)"),
+];
+
+fn build_settings() -> Attr {
+    Attr::new(
+        "build_settings",
+        T::NameToTarget,
+        D::StrDict(&[]),
+        "Build settings for template expansion. Maps template variable names to string_flag targets.",
+    )
+}
+
+fn stamp() -> Attr {
+    Attr::new("stamp", T::Enum(STAMP), D::Str("auto"), "Controls build stamping for template expansion.")
+}
+
+fn annotations_file(what: &'static str) -> Attr {
+    Attr::new("annotations_file", T::File, D::None, what)
+}
+
+pub fn image_manifest() -> Rule {
+    Rule {
+        name: "image_manifest",
+        doc: "Builds a single-platform OCI image from layers (and optionally a base image), reading only layer \
+              metadata, never layer blobs.",
+        file: LoadFile::Image,
+        kind: RuleKind::Build,
+        attrs: vec![
+            Attr::new("annotations", T::StringDict, D::StrDict(&[]), "This field contains arbitrary metadata for the manifest."),
+            annotations_file("File containing annotations for the manifest, as JSON or newline-delimited text."),
+            Attr::new(
+                "artifact_type",
+                T::String,
+                D::Str(""),
+                "Optional IANA media type of the artifact when the manifest is used for an artifact.",
+            ),
+            Attr::new(
+                "base",
+                T::Dep(IMAGE),
+                D::None,
+                "Base image to inherit layers from. Should provide ImageManifestInfo or ImageIndexInfo.",
+            ),
+            build_settings(),
+            Attr::new("cmd", T::StringList, D::StrList(INHERIT), "Default arguments to the entrypoint of the container."),
+            Attr::new(
+                "config_fragment",
+                T::File,
+                D::None,
+                "Optional JSON file containing a partial OCI image config, which will be used as a base for the final \
+                 image config.",
+            ),
+            Attr::new(
+                "config_media_type",
+                T::String,
+                D::Str(""),
+                "Override the config blob media type. When set to \"application/vnd.oci.empty.v1+json\", \
+                 config_fragment is optional.",
+            ),
+            Attr::new(
+                "created",
+                T::File,
+                D::None,
+                "Optional file containing a datetime string (RFC 3339 format) for when the image was created.",
+            ),
+            Attr::new(
+                "created_timestamp",
+                T::String,
+                D::Str(""),
+                "Optional datetime string (RFC 3339 format) for when the image was created.",
+            ),
+            Attr::new(
+                "entrypoint",
+                T::StringList,
+                D::StrList(INHERIT),
+                "A list of arguments to use as the command to execute when the container starts.",
+            ),
+            Attr::new(
+                "env",
+                T::StringDict,
+                D::StrDict(&[]),
+                "Default environment variables to set when starting a container based on this image.",
+            ),
+            Attr::new(
+                "env_file",
+                T::File,
+                D::None,
+                "File containing environment variables to set when starting a container based on this image.",
+            ),
+            Attr::new(
+                "label_files",
+                T::FileList,
+                D::StrList(&[]),
+                "Files containing labels for the image config, as JSON or newline-delimited text.",
+            ),
+            Attr::new("labels", T::StringDict, D::StrDict(&[]), "This field contains arbitrary metadata for the container."),
+            Attr::new(
+                "layers",
+                T::DepList(&[]),
+                D::StrList(&[]),
+                "Layers to include in the image. Either a LayersInfo provider or a DefaultInfo with tar files.",
+            ),
+            Attr::new(
+                "load_specs",
+                T::DepList(&["LoadConfigInfo"]),
+                D::StrList(&[]),
+                "Load configurations to produce DeployInfo for this image.",
+            ),
+            Attr::new("platform", T::Platform, D::None, "Optional target platform to build this manifest for."),
+            Attr::new(
+                "push_specs",
+                T::DepList(&["PushConfigInfo"]),
+                D::StrList(&[]),
+                "Push configurations to produce DeployInfo for this image.",
+            ),
+            Attr::new(
+                "soci",
+                T::Enum(AUTO_ENABLED_DISABLED),
+                D::Str("auto"),
+                "Whether to build a SOCI Index Manifest v2 for this image. Not supported: only `auto` and `disabled`.",
+            ),
+            Attr::new(
+                "soci_min_layer_size",
+                T::Int,
+                D::Int(-1),
+                "Layers smaller than this many bytes are omitted from the SOCI index.",
+            ),
+            Attr::new("soci_span_size", T::Int, D::Int(-1), "Span size (uncompressed bytes between ztoc checkpoints)."),
+            stamp(),
+            Attr::new(
+                "stamp_created",
+                T::Enum(AUTO_ENABLED_DISABLED),
+                D::Str("auto"),
+                "Whether to stamp the image config's `created` timestamp with the build time.",
+            ),
+            Attr::new(
+                "stop_signal",
+                T::String,
+                D::Str(INHERIT[0]),
+                "This field contains the system call signal that will be sent to the container to exit.",
+            ),
+            Attr::new(
+                "subject",
+                T::Dep(IMAGE),
+                D::None,
+                "Optional subject for the manifest. Sets the `subject` field in the OCI manifest, which is a descriptor \
+                 pointing to another manifest or index.",
+            ),
+            Attr::new(
+                "user",
+                T::String,
+                D::Str(INHERIT[0]),
+                "The username or UID which is a platform-specific structure that allows specific control over which \
+                 user the process run as.",
+            ),
+            Attr::new(
+                "working_dir",
+                T::String,
+                D::Str(INHERIT[0]),
+                "Sets the current working directory of the entrypoint process in the container.",
+            ),
+        ],
+        settings: vec![],
+        provides: vec!["ImageManifestInfo", "PullInfo", "DeployInfo"],
+        output_groups: IMAGE_GROUPS.to_vec(),
+        body: Body::NotYet { capability: "`img manifest` (assembling images from layer metadata; the Images issue)" },
+        buck2_note: "",
+    }
+}
+
+pub fn image_index() -> Rule {
+    Rule {
+        name: "image_index",
+        doc: "Builds a multi-platform OCI image index from manifests, optionally building each manifest once per \
+              platform.",
+        file: LoadFile::Image,
+        kind: RuleKind::Build,
+        attrs: vec![
+            Attr::new(
+                "annotations",
+                T::StringDict,
+                D::StrDict(&[]),
+                "Arbitrary metadata for the image index. Subject to template expansion.",
+            ),
+            annotations_file("File containing annotations for the image index, as JSON or newline-delimited text."),
+            build_settings(),
+            Attr::new(
+                "load_specs",
+                T::DepList(&["LoadConfigInfo"]),
+                D::StrList(&[]),
+                "Load configurations to produce DeployInfo for this image index.",
+            ),
+            Attr::new(
+                "manifests",
+                T::DepList(&["ImageManifestInfo"]),
+                D::StrList(&[]),
+                "List of manifests for specific platforms.",
+            ),
+            Attr::new(
+                "platforms",
+                T::PlatformList,
+                D::StrList(&[]),
+                "(Optional) list of target platforms to build the manifest for.",
+            ),
+            Attr::new(
+                "push_specs",
+                T::DepList(&["PushConfigInfo"]),
+                D::StrList(&[]),
+                "Push configurations to produce DeployInfo for this image index.",
+            ),
+            stamp(),
+            Attr::new(
+                "subject",
+                T::Dep(IMAGE),
+                D::None,
+                "Optional subject for the index. Sets the `subject` field in the OCI index, which is a descriptor \
+                 pointing to another manifest or index.",
+            ),
+        ],
+        settings: vec![],
+        provides: vec!["ImageIndexInfo", "PullInfo", "DeployInfo"],
+        output_groups: IMAGE_GROUPS.to_vec(),
+        body: Body::NotYet { capability: "`img index` (multi-platform indexes; the Images issue)" },
+        buck2_note: "",
+    }
+}
+
+pub fn image_manifest_from_oci_layout() -> Rule {
+    Rule {
+        name: "image_manifest_from_oci_layout",
+        doc: "Imports a single-platform image from an OCI layout directory (e.g. made by rules_oci).",
+        file: LoadFile::Convert,
+        kind: RuleKind::Build,
+        attrs: vec![
+            Attr::new("src", T::File, D::Required, "The directory containing the OCI layout to convert from."),
+            Attr::new(
+                "architecture",
+                T::Enum(&["386", "amd64", "arm", "arm64", "mips64", "ppc64le", "riscv64", "s390x"]),
+                D::Required,
+                "The target architecture for the image manifest.",
+            ),
+            Attr::new(
+                "layers",
+                T::StringList,
+                D::Required,
+                "A list of layer media types. Use the well-defined media types in @rules_img//img:media_types.bzl.",
+            ),
+            Attr::new(
+                "os",
+                T::Enum(&[
+                    "android", "darwin", "freebsd", "ios", "linux", "netbsd", "openbsd", "wasip1", "windows",
+                ]),
+                D::Required,
+                "The target operating system for the image manifest.",
+            ),
+            Attr::new(
+                "variant",
+                T::String,
+                D::Str(""),
+                "The platform variant (e.g., 'v3' for amd64/v3, 'v8' for arm64/v8).",
+            ),
+        ],
+        settings: vec![],
+        provides: vec!["ImageManifestInfo"],
+        output_groups: vec![
+            ("digest", "file with the digest"),
+            ("descriptor", "the OCI descriptor JSON"),
+            ("oci_layout", "the source layout"),
+        ],
+        body: Body::NotYet { capability: "`img manifest-from-oci-layout` (the Images issue)" },
+        buck2_note: "",
+    }
+}
+
+pub fn image_index_from_oci_layout() -> Rule {
+    Rule {
+        name: "image_index_from_oci_layout",
+        doc: "Imports a multi-platform image from an OCI layout directory (e.g. made by rules_oci).",
+        file: LoadFile::Convert,
+        kind: RuleKind::Build,
+        attrs: vec![
+            Attr::new("src", T::File, D::Required, "The directory containing the OCI layout to convert from."),
+            Attr::new(
+                "layers",
+                T::StringList,
+                D::Required,
+                "A list of layer media types. This applies to all manifests.",
+            ),
+            Attr::new(
+                "manifests",
+                T::StringList,
+                D::Required,
+                "An ordered list of platform specifications in 'os/architecture' or 'os/architecture/variant' format.",
+            ),
+        ],
+        settings: vec![],
+        provides: vec!["ImageIndexInfo"],
+        output_groups: vec![("digest", "file with the digest"), ("oci_layout", "the source layout")],
+        body: Body::NotYet { capability: "`img index-from-oci-layout` (the Images issue)" },
+        buck2_note: "",
+    }
+}
