@@ -16,7 +16,8 @@ pub fn generate(root: &Path) -> Result<Vec<File>, String> {
     let spec = spec::spec();
     let mut files = render::render_all(&spec);
     for file in files.iter_mut().filter(|f| f.path.extension().is_some_and(|e| e == "rs")) {
-        file.contents = rustfmt(root, &file.contents).map_err(|e| format!("rustfmt failed on {}: {e}", file.path.display()))?;
+        file.contents =
+            rustfmt(root, &file.contents).map_err(|e| format!("rustfmt failed on {}: {e}", file.path.display()))?;
     }
     Ok(files)
 }

@@ -6,15 +6,22 @@ use std::process::ExitCode;
 use codegen::render::File;
 
 fn main() -> ExitCode {
-    let check = match std::env::args().nth(1).as_deref() {
-        None => false,
-        Some("--check") => true,
-        Some(other) => {
-            eprintln!("codegen: unknown argument {other:?}; usage: cargo run -p codegen [-- --check]");
-            return ExitCode::from(2);
+    let mut check = false;
+    let mut root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("codegen/ has a parent").to_path_buf();
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match (arg.as_str(), args.len()) {
+            ("--check", _) => check = true,
+            // Another checkout to render into or check (the tests use it on a scratch copy).
+            ("--root", 1..) => root = PathBuf::from(args.next().expect("counted")),
+            _ => {
+                eprintln!(
+                    "codegen: unexpected argument {arg:?}; usage: cargo run -p codegen [-- --check] [--root DIR]"
+                );
+                return ExitCode::from(2);
+            }
         }
-    };
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("codegen/ has a parent").to_path_buf();
+    }
     let files = match codegen::generate(&root) {
         Ok(files) => files,
         Err(err) => {
@@ -55,17 +62,15 @@ fn write_files(root: &Path, files: &[File]) -> Result<String, String> {
         if std::fs::read_to_string(&path).ok().as_deref() == Some(file.contents.as_str()) {
             continue;
         }
-        codegen::write_atomically(&path, &file.contents).map_err(|e| format!("codegen: cannot write {}: {e}", path.display()))?;
+        codegen::write_atomically(&path, &file.contents)
+            .map_err(|e| format!("codegen: cannot write {}: {e}", path.display()))?;
         written += 1;
     }
     let mut removed: Vec<PathBuf> = Vec::new();
     for path in codegen::unrendered(root, files) {
-        std::fs::remove_file(root.join(&path)).map_err(|e| format!("codegen: cannot remove {}: {e}", path.display()))?;
+        std::fs::remove_file(root.join(&path))
+            .map_err(|e| format!("codegen: cannot remove {}: {e}", path.display()))?;
         removed.push(path);
     }
-    Ok(format!(
-        "codegen: {} files rendered, {written} written, {} stale removed",
-        files.len(),
-        removed.len()
-    ))
+    Ok(format!("codegen: {} files rendered, {written} written, {} stale removed", files.len(), removed.len()))
 }

@@ -146,21 +146,21 @@ fn providers(spec: &Spec, public: bool) -> String {
         }
     } else {
         out.docstring(0, "Provider definitions; the public ones are re-exported by //img:providers.bzl.");
-        let mut all: Vec<(String, String, Vec<(&str, &str)>)> = spec
-            .providers
-            .iter()
-            .map(|p| (p.name.to_string(), p.doc.to_string(), p.fields.clone()))
-            .collect();
-        all.push((
-            "ImgSettingInfo".into(),
-            "The value of a global rules_img setting.".into(),
-            vec![("value", "The setting's value, a string.")],
-        ));
-        for (name, doc, fields) in all {
+        let provider = |out: &mut Source, name: &str, doc: &str, fields: &[(&str, &str)]| {
             out.blank();
             let fields = dict(fields.iter().map(|(f, d)| (string(*f), string(*d))).collect());
-            out.assign(0, &name, &call("provider", vec![kw("doc", string(doc)), kw("fields", fields)]));
+            out.assign(0, name, &call("provider", vec![kw("doc", string(doc)), kw("fields", fields)]));
+        };
+        for p in &spec.providers {
+            provider(&mut out, p.name, p.doc, &p.fields);
         }
+        // Bazel-only: settings are targets here, plain strings on Buck2.
+        provider(
+            &mut out,
+            "ImgSettingInfo",
+            "The value of a global rules_img setting.",
+            &[("value", "The setting's value, a string.")],
+        );
     }
     format!("{}{}", header("#"), out.finish())
 }
@@ -201,10 +201,8 @@ fn load_file(spec: &Spec, file: LoadFile) -> String {
         common_used.push("_TOOLCHAIN_TYPE = \"TOOLCHAIN_TYPE\"".into());
     }
     if !common_used.is_empty() {
-        let names: Vec<String> = common_used
-            .iter()
-            .map(|n| if n.contains('=') { n.clone() } else { format!("\"{n}\"") })
-            .collect();
+        let names: Vec<String> =
+            common_used.iter().map(|n| if n.contains('=') { n.clone() } else { format!("\"{n}\"") }).collect();
         loads.push(format!("load(\"{COMMON_LABEL}\", {})", names.join(", ")));
     }
     let provider_names: Vec<String> = spec.providers.iter().map(|p| p.name.to_string()).collect();

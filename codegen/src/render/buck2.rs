@@ -38,10 +38,8 @@ impl Dialect for Buck2 {
         for ret in returns {
             match ret {
                 Ret::Default(vars) => default.push(kw("default_outputs", outputs(vars))),
-                Ret::Group(name, vars) => groups.push((
-                    string(*name),
-                    list(vec![call("DefaultInfo", vec![kw("default_outputs", outputs(vars))])]),
-                )),
+                Ret::Group(name, vars) => groups
+                    .push((string(*name), list(vec![call("DefaultInfo", vec![kw("default_outputs", outputs(vars))])]))),
                 Ret::Provider(p, fields) => others.push(rules::expr(self, &crate::spec::Expr::Make(p, fields.clone()))),
             }
         }
@@ -78,10 +76,7 @@ fn settings(spec: &Spec) -> String {
         .settings
         .iter()
         .map(|s| {
-            let value = call(
-                "setting",
-                vec![pos(string(s.name)), pos(string(s.default)), pos(string_list(s.values))],
-            );
+            let value = call("setting", vec![pos(string(s.name)), pos(string(s.default)), pos(string_list(s.values))]);
             kw(s.name, value)
         })
         .collect();
@@ -119,7 +114,9 @@ fn providers(spec: &Spec, public: bool) -> String {
             let fields = dict(
                 p.fields
                     .iter()
-                    .map(|(f, _)| (string(*f), call("provider_field", vec![pos(raw("typing.Any")), kw("default", raw("None"))])))
+                    .map(|(f, _)| {
+                        (string(*f), call("provider_field", vec![pos(raw("typing.Any")), kw("default", raw("None"))]))
+                    })
                     .collect(),
             );
             out.assign(0, p.name, &call("provider", vec![kw("doc", string(provider_doc(p))), kw("fields", fields)]));

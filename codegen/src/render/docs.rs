@@ -21,7 +21,8 @@ pub fn render(spec: &Spec) -> Vec<File> {
         let mut out = header("<!--");
         let _ = writeln!(out, "# {}\n\n{}\n", function.name, function.doc);
         let load = format!("load(\"@rules_img//img:{}\", \"{}\")", function.file.file_name(), function.name);
-        let _ = writeln!(out, "```python\n{load}\n```\n\nSame on Bazel and Buck2.\n\n| parameter | meaning |\n|---|---|");
+        let _ =
+            writeln!(out, "```python\n{load}\n```\n\nSame on Bazel and Buck2.\n\n| parameter | meaning |\n|---|---|");
         for (p, d) in &function.params {
             let _ = writeln!(out, "| `{p}` | {} |", cell(d));
         }
@@ -33,7 +34,9 @@ pub fn render(spec: &Spec) -> Vec<File> {
 
 fn status(rule: &Rule) -> String {
     match &rule.body {
-        Body::NotYet { capability } => format!("**Not yet.** Declared in full; analysis fails until it has {capability}."),
+        Body::NotYet { capability } => {
+            format!("**Not yet.** Declared in full; analysis fails until it has {capability}.")
+        }
         _ => "Available.".to_string(),
     }
 }
@@ -51,7 +54,8 @@ fn index(spec: &Spec) -> String {
             Body::NotYet { .. } => "not yet",
             _ => "available",
         };
-        let _ = writeln!(out, "| [`{0}`]({0}.md) | `@rules_img//img:{1}` | {short} |", rule.name, rule.file.file_name());
+        let _ =
+            writeln!(out, "| [`{0}`]({0}.md) | `@rules_img//img:{1}` | {short} |", rule.name, rule.file.file_name());
     }
     for f in &spec.functions {
         let _ = writeln!(out, "| [`{0}`]({0}.md) | `@rules_img//img:{1}` | available |", f.name, f.file.file_name());
@@ -188,7 +192,8 @@ fn settings(spec: &Spec) -> String {
     );
     for s in &spec.settings {
         let allowed = if s.values.is_empty() { "any".to_string() } else { s.values.join(", ") };
-        let _ = writeln!(out, "| <a id=\"{0}\"></a>`{0}` | `{1:?}` | {allowed} | {2} |", s.name, s.default, cell(s.doc));
+        let _ =
+            writeln!(out, "| <a id=\"{0}\"></a>`{0}` | `{1:?}` | {allowed} | {2} |", s.name, s.default, cell(s.doc));
     }
     out
 }
@@ -201,7 +206,11 @@ fn actions(spec: &Spec) -> String {
          Starlark, so rules and tool cannot drift: unknown fields are rejected.\n",
     );
     for action in &spec.actions {
-        let _ = writeln!(out, "\n## `img {}`\n\n{}\n\nRequest `{}`:\n\n| field | type | meaning |\n|---|---|---|", action.subcommand, action.doc, action.request);
+        let _ = writeln!(
+            out,
+            "\n## `img {}`\n\n{}\n\nRequest `{}`:\n\n| field | type | meaning |\n|---|---|---|",
+            action.subcommand, action.doc, action.request
+        );
         for f in &action.fields {
             let _ = writeln!(out, "| `{}` | `{}` | {} |", f.json.unwrap_or(f.name), rust_type(&f.ty), cell(f.doc));
         }

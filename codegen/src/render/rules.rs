@@ -76,7 +76,8 @@ pub fn expr(dialect: &dyn Dialect, e: &Expr) -> Code {
         Expr::Call(f, args) => call(*f, args.iter().map(|a| crate::render::starlark::pos(expr(dialect, a))).collect()),
         Expr::Eq(l, r) => raw(format!("{} == {}", expr(dialect, l).flat(), expr(dialect, r).flat())),
         Expr::Pick(map, key) => {
-            let map: Vec<String> = map.iter().map(|(k, v)| format!("{}: {}", string(*k).flat(), string(*v).flat())).collect();
+            let map: Vec<String> =
+                map.iter().map(|(k, v)| format!("{}: {}", string(*k).flat(), string(*v).flat())).collect();
             raw(format!("{{{}}}[{}]", map.join(", "), expr(dialect, key).flat()))
         }
         Expr::Field(v, f) => raw(format!("{}.{f}", expr(dialect, v).flat())),

@@ -110,14 +110,7 @@ fn enum_def(out: &mut String, e: &EnumDef) {
     out.push_str("        }\n    }\n}\n\n");
 }
 
-fn struct_def(
-    out: &mut String,
-    name: &str,
-    doc: &str,
-    fields: &[Field],
-    omit_empty: bool,
-    default: bool,
-) {
+fn struct_def(out: &mut String, name: &str, doc: &str, fields: &[Field], omit_empty: bool, default: bool) {
     doc_comment(out, "", doc);
     let default = if default { "Default, " } else { "" };
     let _ = writeln!(out, "#[derive(Debug, Clone, {default}PartialEq, Eq, Serialize, Deserialize)]");

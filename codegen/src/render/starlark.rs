@@ -233,8 +233,11 @@ impl Source {
         };
         let printed = value.print_styled(level * 4 + lead.len(), self.style);
         // A broken expression's later lines are indented from the statement, not the `=`.
-        let printed =
-            if lead.is_empty() || !printed.contains('\n') { printed } else { value.print_styled(level * 4, self.style) };
+        let printed = if lead.is_empty() || !printed.contains('\n') {
+            printed
+        } else {
+            value.print_styled(level * 4, self.style)
+        };
         self.line(level, &format!("{lead}{printed}"));
     }
 

@@ -121,11 +121,7 @@ pub fn image_push() -> Rule {
             D::StrList(&[]),
             "Additional manifests or indexes to push as referrers to the main image.",
         ),
-        s(
-            "registry",
-            "",
-            "Registry to push to (e.g. `index.docker.io`, `gcr.io`, `ghcr.io`); templated.",
-        ),
+        s("registry", "", "Registry to push to (e.g. `index.docker.io`, `gcr.io`, `ghcr.io`); templated."),
         s("repository", "", "Repository path within the registry. Subject to template expansion."),
         e(
             "sign",
@@ -133,7 +129,12 @@ pub fn image_push() -> Rule {
             "auto",
             "Whether the push signs this image after pushing. Not supported: only `auto` and `disabled`.",
         ),
-        Attr::new("sign_setting", T::Dep(&[]), D::None, "A `signing_config` target selecting how this image is signed."),
+        Attr::new(
+            "sign_setting",
+            T::Dep(&[]),
+            D::None,
+            "A `signing_config` target selecting how this image is signed.",
+        ),
         e(
             "strategy",
             &["auto", "eager", "lazy", "cas_registry", "bes"],
@@ -251,12 +252,7 @@ pub fn pull() -> Rule {
             ),
             s("digest", "", "The image digest for reproducible pulls (e.g., \"sha256:abc123...\")."),
             s("docker_config_path", "", "Path to Docker-compatible registry authentication config."),
-            e(
-                "downloader",
-                &["img_tool", "bazel"],
-                "img_tool",
-                "The tool to use for downloading manifests and blobs.",
-            ),
+            e("downloader", &["img_tool", "bazel"], "img_tool", "The tool to use for downloading manifests and blobs."),
             e(
                 "layer_handling",
                 &["shallow", "eager", "lazy"],

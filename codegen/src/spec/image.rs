@@ -259,9 +259,7 @@ pub fn image_manifest_from_oci_layout() -> Rule {
             ),
             Attr::new(
                 "os",
-                T::Enum(&[
-                    "android", "darwin", "freebsd", "ios", "linux", "netbsd", "openbsd", "wasip1", "windows",
-                ]),
+                T::Enum(&["android", "darwin", "freebsd", "ios", "linux", "netbsd", "openbsd", "wasip1", "windows"]),
                 D::Required,
                 "The target operating system for the image manifest.",
             ),

@@ -2,8 +2,8 @@
 //! `img layer-from-tar` actions and the layer metadata document.
 
 use super::model::{
-    Action, Attr, AttrType as T, Body, Default as D, EnumDef, Expr as E, Field, FieldType as F, Function,
-    Impl, LoadFile, Ret, Rule, RuleKind, Run, Step, StructDef,
+    Action, Attr, AttrType as T, Body, Default as D, EnumDef, Expr as E, Field, FieldType as F, Function, Impl,
+    LoadFile, Ret, Rule, RuleKind, Run, Step, StructDef,
 };
 
 const AUTO_ENABLED_DISABLED: &[&str] = &["auto", "enabled", "disabled"];
@@ -13,7 +13,12 @@ const LAYER_GROUPS: [(&str, &str); 2] =
     [("layer", "the layer blob"), ("metadata", "the layer metadata JSON (`<name>_metadata.json`)")];
 
 fn annotations() -> Attr {
-    Attr::new("annotations", T::StringDict, D::StrDict(&[]), "Annotations to add to the layer metadata as key-value pairs.")
+    Attr::new(
+        "annotations",
+        T::StringDict,
+        D::StrDict(&[]),
+        "Annotations to add to the layer metadata as key-value pairs.",
+    )
 }
 
 fn estargz() -> Attr {

@@ -128,7 +128,8 @@ pub fn check(spec: &Spec) -> Result<(), Vec<String>> {
             }
         }
     }
-    let known_type = |name: &str| spec.enums.iter().any(|e| e.name == name) || spec.structs.iter().any(|s| s.name == name);
+    let known_type =
+        |name: &str| spec.enums.iter().any(|e| e.name == name) || spec.structs.iter().any(|s| s.name == name);
     let fields = spec.actions.iter().flat_map(|a| &a.fields).chain(spec.structs.iter().flat_map(|s| &s.fields));
     for field in fields {
         if let FieldType::Enum(t) | FieldType::List(t) = &field.ty {

@@ -8,8 +8,8 @@ const ENABLED_DISABLED: &[&str] = &["enabled", "disabled"];
 /// Compression levels: `auto` (the algorithm's default), `fastest`, `best`, or a number that
 /// the tool checks against the algorithm (gzip 0–9, zstd 1–22).
 const LEVELS: &[&str] = &[
-    "auto", "fastest", "best", "-1", "0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12",
-    "13", "14", "15", "16", "17", "18", "19", "20", "21", "22",
+    "auto", "fastest", "best", "-1", "0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13", "14",
+    "15", "16", "17", "18", "19", "20", "21", "22",
 ];
 
 pub fn settings() -> Vec<Setting> {
