@@ -188,8 +188,6 @@ pub struct LayerRequest {
     pub create_parent_directories: bool,
     /// Media type recorded in the metadata; `None` derives it from the compression.
     pub media_type: Option<String>,
-    /// Annotations of the layer.
-    pub annotations: BTreeMap<String, String>,
     /// File of annotations, as JSON (`{"k":"v"}`) or newline-delimited `k=v` text.
     pub annotations_file: Option<String>,
     /// JSON `FileMetadata` applied to every entry.
@@ -205,6 +203,8 @@ pub struct LayerRequest {
     pub executables: Vec<Executable>,
     /// Symlinks: image path (without a leading `/`) to target, verbatim.
     pub symlinks: BTreeMap<String, String>,
+    /// Annotations to add to the layer metadata as key-value pairs.
+    pub annotations: BTreeMap<String, String>,
 }
 
 impl LayerRequest {
@@ -252,12 +252,12 @@ pub struct LayerFromTarRequest {
     pub compression_jobs: u32,
     /// Write the blob as eStargz.
     pub estargz: bool,
-    /// Rewrite the tar, turning identical files into hardlinks.
-    pub optimize: bool,
     /// Media type recorded in the metadata; `None` derives it.
     pub media_type: Option<String>,
-    /// Annotations of the layer.
+    /// Annotations to add to the layer metadata as key-value pairs.
     pub annotations: BTreeMap<String, String>,
+    /// If set, rewrites the tar file to deduplicate it's contents.
+    pub optimize: bool,
 }
 
 impl LayerFromTarRequest {

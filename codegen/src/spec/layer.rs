@@ -19,6 +19,7 @@ fn annotations() -> Attr {
         D::StrDict(&[]),
         "Annotations to add to the layer metadata as key-value pairs.",
     )
+    .to_request()
 }
 
 fn estargz() -> Attr {
@@ -154,7 +155,6 @@ pub fn image_layer() -> Rule {
                             ),
                         ),
                         ("media_type", E::none_if_empty(E::Attr("media_type"))),
-                        ("annotations", E::Attr("annotations")),
                         ("annotations_file", E::FilePath("annotations_file")),
                         ("default_metadata", E::none_if_empty(E::Attr("default_metadata"))),
                         ("file_metadata", E::call("strip_slash_keys", vec![E::Attr("file_metadata")])),
@@ -227,7 +227,8 @@ pub fn layer_from_tar() -> Rule {
             media_type(
                 "Override layer media type. Use e.g. \"application/vnd.cncf.helm.chart.content.v1.tar\" for Helm charts.",
             ),
-            Attr::new("optimize", T::Bool, D::Bool(false), "If set, rewrites the tar file to deduplicate it's contents."),
+            Attr::new("optimize", T::Bool, D::Bool(false), "If set, rewrites the tar file to deduplicate it's contents.")
+                .to_request(),
         ],
         settings: LAYER_SETTINGS.to_vec(),
         provides: vec!["LayersInfo"],
@@ -256,9 +257,7 @@ pub fn layer_from_tar() -> Rule {
                         ),
                         ("compression_jobs", E::call("compression_jobs", vec![E::Setting("compression_jobs")])),
                         ("estargz", E::Var("estargz")),
-                        ("optimize", E::Attr("optimize")),
                         ("media_type", E::none_if_empty(E::Attr("media_type"))),
-                        ("annotations", E::Attr("annotations")),
                     ],
                     inputs: vec![E::File("src")],
                     input_sets: vec![],
@@ -321,7 +320,6 @@ pub fn actions() -> Vec<Action> {
                     F::OptStr,
                     "Media type recorded in the metadata; `None` derives it from the compression.",
                 ),
-                Field::new("annotations", F::StrMap, "Annotations of the layer."),
                 Field::new(
                     "annotations_file",
                     F::OptPath,
@@ -361,9 +359,7 @@ pub fn actions() -> Vec<Action> {
                 Field::new("compression_level", F::OptInt, "Compression level; `None` takes the algorithm's default."),
                 Field::new("compression_jobs", F::Count, "Parallel compression jobs; 0 means one per CPU."),
                 Field::new("estargz", F::Bool, "Write the blob as eStargz."),
-                Field::new("optimize", F::Bool, "Rewrite the tar, turning identical files into hardlinks."),
                 Field::new("media_type", F::OptStr, "Media type recorded in the metadata; `None` derives it."),
-                Field::new("annotations", F::StrMap, "Annotations of the layer."),
             ],
             outputs: vec![("blob", "The layer blob."), ("metadata", "The layer metadata JSON (`LayerMetadata`).")],
             mnemonic: "LayerFromTar",

@@ -13,7 +13,16 @@ pub use model::*;
 
 /// The spec, checked for internal consistency.
 pub fn spec() -> Spec {
-    let spec = Spec {
+    let spec = with_request_attrs(base());
+    if let Err(problems) = check(&spec) {
+        panic!("the spec is inconsistent:\n  {}", problems.join("\n  "));
+    }
+    spec
+}
+
+/// The spec as written, before attributes marked `to_request` are added to their actions.
+pub fn base() -> Spec {
+    Spec {
         rules: vec![
             layer::image_layer(),
             layer::layer_from_tar(),
@@ -33,9 +42,39 @@ pub fn spec() -> Spec {
         actions: layer::actions(),
         enums: layer::enums(),
         structs: layer::structs(),
-    };
-    if let Err(problems) = check(&spec) {
-        panic!("the spec is inconsistent:\n  {}", problems.join("\n  "));
+    }
+}
+
+/// Adds the request fields of attributes marked `to_request` to their rule's action, bound to
+/// the attribute's value, and the files among them to the action's inputs.
+pub fn with_request_attrs(mut spec: Spec) -> Spec {
+    let mut added: Vec<(&'static str, Field)> = Vec::new();
+    for rule in &mut spec.rules {
+        let attrs: Vec<(Field, Expr)> = rule
+            .attrs
+            .iter()
+            .filter(|a| a.to_request)
+            .map(|a| a.request_field().unwrap_or_else(|| panic!("{}.{}: cannot be sent as is", rule.name, a.name)))
+            .collect();
+        if attrs.is_empty() {
+            continue;
+        }
+        let Body::Impl(body) = &mut rule.body else { panic!("{}: to_request without an implementation", rule.name) };
+        let mut runs = body.steps.iter_mut().filter_map(|s| if let Step::Run(run) = s { Some(run) } else { None });
+        let run = runs.next().unwrap_or_else(|| panic!("{}: to_request without an action", rule.name));
+        for (field, value) in attrs {
+            if let Expr::FilePath(attr) = value {
+                run.inputs.push(Expr::File(attr));
+            }
+            run.request.push((field.name, value));
+            added.push((run.action, field));
+        }
+    }
+    for (action, field) in added {
+        let action = spec.actions.iter_mut().find(|a| a.subcommand == action).expect("known action");
+        if !action.fields.iter().any(|f| f.name == field.name) {
+            action.fields.push(field);
+        }
     }
     spec
 }

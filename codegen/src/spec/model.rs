@@ -193,6 +193,9 @@ pub struct Attr {
     pub doc: &'static str,
     pub ty: AttrType,
     pub default: Default,
+    /// The attribute travels, as is, to a field of the same name of the request of the rule's
+    /// action (see `Attr::to_request`).
+    pub to_request: bool,
 }
 
 /// The type of an attribute.
@@ -377,7 +380,31 @@ impl Spec {
 
 impl Attr {
     pub fn new(name: &'static str, ty: AttrType, default: Default, doc: &'static str) -> Attr {
-        Attr { name, doc, ty, default }
+        Attr { name, doc, ty, default, to_request: false }
+    }
+
+    /// Sends the attribute's value to the request of the rule's action, in a field of the same
+    /// name whose type follows from the attribute's: one edit adds the attribute to both rules,
+    /// the docs and the Rust request type.
+    pub fn to_request(mut self) -> Attr {
+        self.to_request = true;
+        self
+    }
+
+    /// The request field and its value for an attribute sent with `to_request`, or `None` for
+    /// attribute types that need an explicit binding.
+    pub fn request_field(&self) -> Option<(Field, Expr)> {
+        let (ty, value) = match (&self.ty, &self.default) {
+            (AttrType::String | AttrType::Enum(_), _) => (FieldType::Str, Expr::Attr(self.name)),
+            (AttrType::Bool, _) => (FieldType::Bool, Expr::Attr(self.name)),
+            (AttrType::Int, _) => (FieldType::Int, Expr::Attr(self.name)),
+            (AttrType::StringList, _) => (FieldType::StrList, Expr::Attr(self.name)),
+            (AttrType::StringDict, _) => (FieldType::StrMap, Expr::Attr(self.name)),
+            (AttrType::File, Default::Required) => (FieldType::Path, Expr::FilePath(self.name)),
+            (AttrType::File, _) => (FieldType::OptPath, Expr::FilePath(self.name)),
+            _ => return None,
+        };
+        Some((Field::new(self.name, ty, self.doc), value))
     }
 }
 
