@@ -27,7 +27,7 @@ def _image_layer_impl(ctx):
             "annotations_file": file_path(ctx.file.annotations_file),
             "default_metadata": ctx.attr.default_metadata or None,
             "file_metadata": strip_slash_keys(ctx.attr.file_metadata),
-            "srcs": srcs.list,
+            "srcs": file_path(srcs.list),
             "multi_file_layout": ctx.attr.multi_file_layout,
             "executables": srcs.executables,
             "symlinks": strip_slash_keys(ctx.attr.symlinks),

@@ -27,7 +27,7 @@ def _image_layer_impl(ctx: AnalysisContext) -> list[Provider]:
             "annotations_file": file_path(ctx.attrs.annotations_file),
             "default_metadata": ctx.attrs.default_metadata or None,
             "file_metadata": strip_slash_keys(ctx.attrs.file_metadata),
-            "srcs": srcs.list,
+            "srcs": file_path(srcs.list),
             "multi_file_layout": ctx.attrs.multi_file_layout,
             "executables": srcs.executables,
             "symlinks": strip_slash_keys(ctx.attrs.symlinks),

@@ -67,6 +67,7 @@ pub fn expr(dialect: &dyn Dialect, e: &Expr) -> Code {
         Expr::Attr(a) => raw(format!("ctx.{attrs}.{a}")),
         Expr::File(a) => raw(dialect.file(a)),
         Expr::FilePath(a) => raw(format!("file_path({})", dialect.file(a))),
+        Expr::PathOf(v) => raw(format!("file_path({})", expr(dialect, v).flat())),
         Expr::Name => raw("ctx.label.name"),
         Expr::Ctx => raw("ctx"),
         Expr::Auto { attr, setting } => {

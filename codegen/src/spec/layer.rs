@@ -158,7 +158,7 @@ pub fn image_layer() -> Rule {
                         ("annotations_file", E::FilePath("annotations_file")),
                         ("default_metadata", E::none_if_empty(E::Attr("default_metadata"))),
                         ("file_metadata", E::call("strip_slash_keys", vec![E::Attr("file_metadata")])),
-                        ("srcs", E::field(E::Var("srcs"), "list")),
+                        ("srcs", E::path_of(E::field(E::Var("srcs"), "list"))),
                         ("multi_file_layout", E::Attr("multi_file_layout")),
                         ("executables", E::field(E::Var("srcs"), "executables")),
                         ("symlinks", E::call("strip_slash_keys", vec![E::Attr("symlinks")])),

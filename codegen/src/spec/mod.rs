@@ -158,7 +158,7 @@ pub fn check(spec: &Spec) -> Result<(), Vec<String>> {
                 }
                 Expr::Call(_, args) | Expr::List(args) => stack.extend(args),
                 Expr::Eq(l, r) => stack.extend([&**l, &**r]),
-                Expr::Pick(_, v) | Expr::Field(v, _) | Expr::NoneIfEmpty(v) => stack.push(v),
+                Expr::Pick(_, v) | Expr::Field(v, _) | Expr::NoneIfEmpty(v) | Expr::PathOf(v) => stack.push(v),
                 Expr::Make(p, fields) => {
                     check_make(spec, rule.name, p, fields, &mut problems);
                     stack.extend(fields.iter().map(|(_, e)| e));

@@ -151,6 +151,8 @@ pub enum Expr {
     FilePath(&'static str),
     /// The file of a single-file attribute, or `None`.
     File(&'static str),
+    /// The path of the file a value holds, or `None` (Buck2 renders artifacts as paths itself).
+    PathOf(Box<Expr>),
     /// The target's name.
     Name,
     /// `value` of an attribute with an `"auto"` value, falling back to a setting.
@@ -430,5 +432,8 @@ impl Expr {
     }
     pub fn field(value: Expr, name: &'static str) -> Expr {
         Expr::Field(Box::new(value), name)
+    }
+    pub fn path_of(value: Expr) -> Expr {
+        Expr::PathOf(Box::new(value))
     }
 }
