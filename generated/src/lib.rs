@@ -5,8 +5,9 @@
 //! The request JSON is written by the rule at analysis time; outputs travel on the command line.
 //! Fields that carry many files name a param file (one entry per line) instead of embedding a list.
 
+pub mod image;
 pub mod layer;
 pub mod outputs;
 
 /// Every action's subcommand.
-pub const SUBCOMMANDS: &[&str] = &["layer", "layer-from-tar"];
+pub const SUBCOMMANDS: &[&str] = &["layer", "layer-from-tar", "manifest", "index", "oci-layout", "docker-save"];

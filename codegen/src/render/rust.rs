@@ -143,9 +143,10 @@ fn skip_if(ty: &FieldType) -> Option<&'static str> {
         | FieldType::OptInt
         | FieldType::OptSize
         | FieldType::OptStrMap
-        | FieldType::OptPath => Some("Option::is_none"),
+        | FieldType::OptPath
+        | FieldType::Opt(_) => Some("Option::is_none"),
         FieldType::StrMap => Some("BTreeMap::is_empty"),
-        FieldType::StrList | FieldType::List(_) => Some("Vec::is_empty"),
+        FieldType::StrList | FieldType::PathList | FieldType::List(_) => Some("Vec::is_empty"),
         _ => None,
     }
 }
@@ -161,10 +162,11 @@ pub fn rust_type(ty: &FieldType) -> String {
         FieldType::Count => "u32".into(),
         FieldType::Size => "u64".into(),
         FieldType::OptSize => "Option<u64>".into(),
-        FieldType::StrList => "Vec<String>".into(),
+        FieldType::StrList | FieldType::PathList => "Vec<String>".into(),
+        FieldType::Opt(name) => format!("Option<{name}>"),
         FieldType::StrMap => "BTreeMap<String, String>".into(),
         FieldType::OptStrMap => "Option<BTreeMap<String, String>>".into(),
-        FieldType::Enum(name) => (*name).into(),
+        FieldType::Enum(name) | FieldType::Struct(name) => (*name).into(),
         FieldType::List(name) => format!("Vec<{name}>"),
     }
 }

@@ -39,9 +39,9 @@ pub fn base() -> Spec {
         functions: vec![layer::file_metadata()],
         providers: providers::providers(),
         settings: settings::settings(),
-        actions: layer::actions(),
-        enums: layer::enums(),
-        structs: layer::structs(),
+        actions: [layer::actions(), image::actions()].concat(),
+        enums: [layer::enums(), image::enums()].concat(),
+        structs: [layer::structs(), image::structs()].concat(),
     }
 }
 
@@ -171,7 +171,7 @@ pub fn check(spec: &Spec) -> Result<(), Vec<String>> {
         |name: &str| spec.enums.iter().any(|e| e.name == name) || spec.structs.iter().any(|s| s.name == name);
     let fields = spec.actions.iter().flat_map(|a| &a.fields).chain(spec.structs.iter().flat_map(|s| &s.fields));
     for field in fields {
-        if let FieldType::Enum(t) | FieldType::List(t) = &field.ty {
+        if let FieldType::Enum(t) | FieldType::List(t) | FieldType::Opt(t) | FieldType::Struct(t) = &field.ty {
             if !known_type(t) {
                 problems.push(format!("field {}: unknown type {t}", field.name));
             }

@@ -322,6 +322,12 @@ pub enum FieldType {
     /// A path of an input file (relative to the action's working directory).
     Path,
     OptPath,
+    /// Paths of a few input files known at analysis time (many files travel as param files).
+    PathList,
+    /// An optional contract struct.
+    Opt(&'static str),
+    /// A contract struct.
+    Struct(&'static str),
     Enum(&'static str),
     /// A list of a contract struct.
     List(&'static str),
