@@ -5,7 +5,7 @@ This is the one place where rules_img's Bazel Starlark is written by hand; its B
 buck2_common.bzl. Keep the two in step: same function names, same arguments, same results.
 """
 
-load("//img/private:providers.bzl", "ImageToolchainInfo", "ImgSettingInfo")
+load("//img/private:providers.bzl", "ImageIndexInfo", "ImageManifestInfo", "ImageToolchainInfo", "ImgPlatformInfo", "ImgSettingInfo", "LayersInfo", "PullInfo")
 
 TOOLCHAIN_TYPE = Label("//img:toolchain_type")
 
@@ -230,6 +230,242 @@ def layer_srcs(ctx):
     ctx.actions.write(srcs_list, lines)
     return struct(list = srcs_list, executables = executables, inputs = depset(transitive = inputs))
 
+def concat(first_list, second_list):
+    """Two lists, one after the other."""
+    return first_list + second_list
+
+def first(items):
+    """The first item of a list."""
+    return items[0]
+
+def target_platform(ctx):
+    """The os, architecture and variant of the platform the target is built for.
+
+    Args:
+      ctx: The rule context of a rule with a `_target_platform` attribute.
+
+    Returns:
+      ImgPlatformInfo(os, architecture, variant).
+    """
+    info = ctx.attr._target_platform[ImgPlatformInfo]
+    if not info.os or not info.architecture:
+        fail("the platform {} is built for has no @platforms//os or @platforms//cpu constraint rules_img knows \
+(os {}, cpu {}); build it for such a platform, e.g. with `platform = \"//my:platform\"`.".format(
+            ctx.label,
+            repr(info.os),
+            repr(info.architecture),
+        ))
+    return info
+
+def _same_platform(image, platform):
+    if image.os != platform.os or image.architecture != platform.architecture:
+        return False
+    return image.variant == platform.variant or not image.variant or not platform.variant
+
+def _platform_name(platform):
+    return "/".join([part for part in [platform.os, platform.architecture, platform.variant] if part])
+
+def _base_name(pull):
+    registry = pull.registries[0] if pull.registries else "docker.io"
+    return registry + "/" + pull.repository + (":" + pull.tag if pull.tag else "")
+
+def base_image(ctx, platform):
+    """The base image of an image_manifest, for the platform the image is built for.
+
+    An index base gives the manifest of the matching platform; a base of another platform is an error.
+
+    Args:
+      ctx: The rule context of an image_manifest.
+      platform: The target platform (see target_platform).
+
+    Returns:
+      struct(request = BaseImage request entry or None, inputs = depset, layers = list of SingleLayerInfo,
+      providers = [PullInfo] when the base was pulled).
+    """
+    base = ctx.attr.base
+    if not base:
+        return struct(request = None, inputs = depset(), layers = [], providers = [])
+    if ImageManifestInfo in base:
+        info = base[ImageManifestInfo]
+        if not _same_platform(info, platform):
+            fail("the base {} is {} but {} is built for {}; pick a base of that platform or an index.".format(
+                base.label,
+                _platform_name(info),
+                ctx.label,
+                _platform_name(platform),
+            ))
+    else:
+        children = base[ImageIndexInfo].manifests
+        matching = [child for child in children if _same_platform(child, platform)]
+        if not matching:
+            fail("the base index {} has no manifest for {} (it has: {}).".format(
+                base.label,
+                _platform_name(platform),
+                ", ".join([_platform_name(child) for child in children]),
+            ))
+        info = matching[0]
+    pull = base[PullInfo] if PullInfo in base else None
+    return struct(
+        request = {
+            "config": info.config.path,
+            "descriptor": info.descriptor.path,
+            "manifest": info.manifest.path,
+            "name": _base_name(pull) if pull else None,
+        },
+        inputs = depset([info.manifest, info.config, info.descriptor]),
+        layers = info.layers,
+        providers = [pull] if pull else [],
+    )
+
+def image_layers(ctx):
+    """The layers of an image_manifest's `layers`, bottom to top.
+
+    Args:
+      ctx: The rule context of an image_manifest.
+
+    Returns:
+      A list of SingleLayerInfo.
+    """
+    layers = []
+    for target in ctx.attr.layers:
+        if LayersInfo not in target:
+            fail("{} is not a layer: `layers` takes targets that provide LayersInfo (image_layer, \
+layer_from_tar); wrap a tar file in layer_from_tar.".format(target.label))
+        layers.extend(target[LayersInfo].layers)
+    return layers
+
+def metadata_paths(layers):
+    """The paths of the layers' metadata files."""
+    return [layer.metadata.path for layer in layers]
+
+def metadata_files(layers):
+    """The layers' metadata files (never their blobs)."""
+    return depset([layer.metadata for layer in layers])
+
+def subject_descriptor(ctx):
+    """The descriptor file of the `subject` attribute's image.
+
+    Args:
+      ctx: The rule context of an image_manifest or image_index.
+
+    Returns:
+      The descriptor File, or None without a subject.
+    """
+    subject = ctx.attr.subject
+    if not subject:
+        return None
+    if ImageManifestInfo in subject:
+        return subject[ImageManifestInfo].descriptor
+    return subject[ImageIndexInfo].descriptor
+
+def image_parts(manifest, config, layers):
+    """The files of one image: manifest, config and layers (SingleLayerInfo)."""
+    return struct(manifest = manifest, config = config, layers = layers)
+
+def manifests_parts(manifests):
+    """The files of each ImageManifestInfo."""
+    return [image_parts(info.manifest, info.config, info.layers) for info in manifests]
+
+def images_files(images):
+    """ImageFiles request entries for images, and every file they name, blobs included.
+
+    Args:
+      images: Results of image_parts.
+
+    Returns:
+      struct(request = list of ImageFiles entries, inputs = depset).
+    """
+    request = []
+    files = []
+    for image in images:
+        layers = []
+        for layer in image.layers:
+            layers.append({"blob": file_path(layer.blob), "metadata": layer.metadata.path})
+            files.append(layer.metadata)
+            if layer.blob:
+                files.append(layer.blob)
+        request.append({"config": image.config.path, "layers": layers, "manifest": image.manifest.path})
+        files.extend([image.manifest, image.config])
+    return struct(request = request, inputs = depset(files))
+
+_NAME_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789._-/"
+
+def default_repo_tag(ctx):
+    """The name a `docker load` tarball gives the image: `<package>/<name>:latest`, lowercased."""
+    name = (ctx.label.package + "/" + ctx.label.name) if ctx.label.package else ctx.label.name
+    return "".join([c if c in _NAME_CHARS else "_" for c in name.lower().elems()]) + ":latest"
+
+def _index_targets(ctx):
+    if not ctx.attr.platforms:
+        return ctx.attr.manifests
+    targets = []
+    for platform in ctx.attr.platforms:
+        targets.extend(ctx.split_attr.manifests[str(platform.label)])
+    return targets
+
+def index_manifests(ctx):
+    """The ImageManifestInfo of an image_index's manifests: per platform when `platforms` is set."""
+    return [target[ImageManifestInfo] for target in _index_targets(ctx)]
+
+def index_pull_providers(ctx):
+    """The PullInfo an image_index passes on.
+
+    Args:
+      ctx: The rule context of an image_index.
+
+    Returns:
+      [PullInfo] of the first manifest that has one, else [].
+    """
+    for target in _index_targets(ctx):
+        if PullInfo in target:
+            return [target[PullInfo]]
+    return []
+
+def descriptor_paths(manifests):
+    """The paths of the manifests' descriptor files."""
+    return [info.descriptor.path for info in manifests]
+
+def descriptor_files(manifests):
+    """The manifests' descriptor files."""
+    return depset([info.descriptor for info in manifests])
+
+_PLATFORMS = "//command_line_option:platforms"
+
+def _platform_transition_impl(settings, attr):
+    if attr.platform:
+        return {_PLATFORMS: [str(attr.platform)]}
+    return {_PLATFORMS: settings[_PLATFORMS]}
+
+platform_transition = transition(
+    implementation = _platform_transition_impl,
+    inputs = [_PLATFORMS],
+    outputs = [_PLATFORMS],
+)
+
+def _platforms_split_impl(settings, attr):
+    if not attr.platforms:
+        return {"": {_PLATFORMS: settings[_PLATFORMS]}}
+    return {str(platform): {_PLATFORMS: [str(platform)]} for platform in attr.platforms}
+
+platforms_split_transition = transition(
+    implementation = _platforms_split_impl,
+    inputs = [_PLATFORMS],
+    outputs = [_PLATFORMS],
+)
+
+def _target_platform_impl(ctx):
+    return [ImgPlatformInfo(os = ctx.attr.os, architecture = ctx.attr.architecture, variant = ctx.attr.variant)]
+
+img_target_platform = rule(
+    implementation = _target_platform_impl,
+    doc = "The OCI os/architecture/variant of the target platform, from selects over @platforms constraints.",
+    attrs = {
+        "architecture": attr.string(doc = "OCI architecture."),
+        "os": attr.string(doc = "OCI os."),
+        "variant": attr.string(doc = "OCI variant."),
+    },
+)
+
 def run_img(ctx, action, mnemonic, request, inputs, input_sets, outputs):
     """Runs `img <action> --request <file> --output <name>=<path>...`.
 
@@ -242,7 +478,7 @@ def run_img(ctx, action, mnemonic, request, inputs, input_sets, outputs):
       input_sets: Depsets of input files.
       outputs: Declared outputs by the names the action knows them by.
     """
-    request_file = ctx.actions.declare_file("{}.{}.request.json".format(ctx.label.name, action))
+    request_file = ctx.actions.declare_file(outputs.values()[0].basename + ".request.json")
     ctx.actions.write(request_file, json.encode(request))
     args = ctx.actions.args()
     args.add(action)

@@ -86,3 +86,8 @@ ImgSettingInfo = provider(
     doc = "The value of a global rules_img setting.",
     fields = {"value": "The setting's value, a string."},
 )
+
+ImgPlatformInfo = provider(
+    doc = "The OCI platform of the target platform.",
+    fields = {"os": "OCI os.", "architecture": "OCI architecture.", "variant": "OCI variant, or empty."},
+)

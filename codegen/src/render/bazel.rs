@@ -3,7 +3,7 @@
 use crate::render::rules::{self, Dialect};
 use crate::render::starlark::{call, dict, kw, list, pos, raw, string, string_list, Code, Source};
 use crate::render::{header, File};
-use crate::spec::{Attr, AttrType, Body, Default, LoadFile, Ret, Rule, RuleKind, Spec};
+use crate::spec::{Attr, AttrType, Body, Default, LoadFile, Ret, Rule, RuleKind, Spec, Transition};
 
 const COMMON: &str = include_str!("adapters/bazel_common.bzl");
 const COMMON_LABEL: &str = "//img/private:common.bzl";
@@ -24,6 +24,15 @@ impl Dialect for Bazel {
     fn declare(&self) -> &'static str {
         "ctx.actions.declare_file"
     }
+    fn declare_dir(&self, name: Code) -> Code {
+        call("ctx.actions.declare_directory", vec![pos(name)])
+    }
+    fn files(&self, attr: &str) -> String {
+        format!("ctx.files.{attr}")
+    }
+    fn file_paths(&self, attr: &str) -> String {
+        format!("[f.path for f in ctx.files.{attr}]")
+    }
     fn impl_signature(&self, rule: &Rule) -> String {
         format!("def _{}_impl(ctx):", rule.name)
     }
@@ -38,6 +47,7 @@ impl Dialect for Bazel {
                 Ret::Provider(p, fields) => {
                     out.push(rules::expr(self, &crate::spec::Expr::Make(p, fields.clone())));
                 }
+                Ret::Extend(_) => unreachable!("rendered by rules::implementation"),
             }
         }
         if !groups.is_empty() {
@@ -60,6 +70,7 @@ pub fn render(spec: &Spec) -> Vec<File> {
         File::new("bazel/img/providers.bzl", providers(spec, true)),
         File::new("bazel/img/settings/BUILD.bazel", settings_build(spec)),
         File::new("bazel/img/dependencies.bzl", dependencies()),
+        File::new("bazel/img/private/platform/BUILD.bazel", platform_build(spec)),
         File::new("bazel/img/media_types.bzl", media_types()),
     ];
     for file in LoadFile::ALL {
@@ -78,6 +89,8 @@ fn module_bazel() -> String {
             vec![kw("name", string("rules_img")), kw("version", string("0.1.0")), kw("compatibility_level", raw("1"))],
         ),
     );
+    out.blank();
+    out.assign(0, "", &call("bazel_dep", vec![kw("name", string("platforms")), kw("version", string(PLATFORMS.0))]));
     format!("{}{}", header("#"), out.finish())
 }
 
@@ -105,19 +118,65 @@ fn settings_build(spec: &Spec) -> String {
     format!("{}{}", header("#"), out.finish())
 }
 
+/// The `platforms` module rules_img depends on: version and WORKSPACE archive.
+const PLATFORMS: (&str, &str) = ("0.0.10", "218efe8ee736d26a3572663b374a253c012b716d8af0c07e842e82f238a0a7ee");
+
 fn dependencies() -> String {
     let mut out = Source::new();
     out.docstring(0, "WORKSPACE support: `load(\"@rules_img//img:dependencies.bzl\", \"rules_img_dependencies\")`.");
     out.blank();
+    out.line(0, "load(\"@bazel_tools//tools/build_defs/repo:http.bzl\", \"http_archive\")");
+    out.line(0, "load(\"@bazel_tools//tools/build_defs/repo:utils.bzl\", \"maybe\")");
+    out.blank();
     out.line(0, "def rules_img_dependencies():");
     out.docstring(
         1,
-        "Declares the repositories rules_img needs in WORKSPACE mode.\n\n\
-         rules_img currently needs nothing beyond Bazel itself, so this declares nothing; call it anyway so\n\
-         that later versions can add dependencies without changing your WORKSPACE. Register the img\n\
-         toolchain with `img_toolchain` from `@rules_img//img:image_toolchain.bzl` and `register_toolchains`.",
+        "Declares the repositories rules_img needs in WORKSPACE mode, unless they are declared already.\n\n\
+         Register the img toolchain with `img_toolchain` from `@rules_img//img:image_toolchain.bzl` and\n\
+         `register_toolchains`.",
     );
-    out.line(1, "pass");
+    let url = format!("https://github.com/bazelbuild/platforms/releases/download/{0}/platforms-{0}.tar.gz", PLATFORMS.0);
+    out.assign(
+        1,
+        "",
+        &call(
+            "maybe",
+            vec![
+                pos(raw("http_archive")),
+                kw("name", string("platforms")),
+                kw("sha256", string(PLATFORMS.1)),
+                kw("urls", string_list(&[url])),
+            ],
+        ),
+    );
+    format!("{}{}", header("#"), out.finish())
+}
+
+/// `//img/private/platform:target`: the OCI platform of the target platform, by select.
+fn platform_build(spec: &Spec) -> String {
+    let select = |values: Vec<(&str, &str)>| {
+        let mut items: Vec<(Code, Code)> = values.into_iter().map(|(k, v)| (string(k), string(v))).collect();
+        items.push((string("//conditions:default"), string("")));
+        call("select", vec![pos(dict(items))])
+    };
+    let mut out = Source::build_file();
+    out.line(0, &format!("load(\"{COMMON_LABEL}\", \"img_target_platform\")"));
+    out.blank();
+    out.assign(0, "", &call("package", vec![kw("default_visibility", string_list(&["//visibility:public"]))]));
+    out.blank();
+    let target = call(
+        "img_target_platform",
+        vec![
+            kw("name", string("target")),
+            kw("architecture", select(spec.cpus.iter().map(|c| (c.bazel, c.value)).collect())),
+            kw("os", select(spec.oses.iter().map(|o| (o.bazel, o.value)).collect())),
+            kw(
+                "variant",
+                select(spec.cpus.iter().filter(|c| !c.variant.is_empty()).map(|c| (c.bazel, c.variant)).collect()),
+            ),
+        ],
+    );
+    out.assign(0, "", &target);
     format!("{}{}", header("#"), out.finish())
 }
 
@@ -154,12 +213,18 @@ fn providers(spec: &Spec, public: bool) -> String {
         for p in &spec.providers {
             provider(&mut out, p.name, p.doc, &p.fields);
         }
-        // Bazel-only: settings are targets here, plain strings on Buck2.
+        // Bazel-only: settings and the target platform are targets here, plain attributes on Buck2.
         provider(
             &mut out,
             "ImgSettingInfo",
             "The value of a global rules_img setting.",
             &[("value", "The setting's value, a string.")],
+        );
+        provider(
+            &mut out,
+            "ImgPlatformInfo",
+            "The OCI platform of the target platform.",
+            &[("os", "OCI os."), ("architecture", "OCI architecture."), ("variant", "OCI variant, or empty.")],
         );
     }
     format!("{}{}", header("#"), out.finish())
@@ -262,10 +327,31 @@ fn render_rule(spec: &Spec, rule: &Rule, out: &mut Source) {
         Body::Builtin => format!("{}_impl", rule.name),
         _ => format!("_{}_impl", rule.name),
     };
-    let mut attrs: Vec<(Code, Code)> = rule.attrs.iter().map(|a| (string(a.name), attr(a))).collect();
+    let split = rule.transition == Some(Transition::SplitManifests);
+    let mut attrs: Vec<(Code, Code)> = rule
+        .attrs
+        .iter()
+        .map(|a| {
+            let mut code = attr(a);
+            if split && a.name == "manifests" {
+                if let Code::Call(_, args) = &mut code {
+                    args.insert(0, kw("cfg", raw("platforms_split_transition")));
+                }
+            }
+            (string(a.name), code)
+        })
+        .collect();
     for setting in &rule.settings {
         let default = raw(format!("Label(\"//img/settings:{setting}\")"));
         attrs.push((string(format!("_{setting}")), call("attr.label", vec![kw("default", default)])));
+    }
+    if rule.reads_platform {
+        let default = raw("Label(\"//img/private/platform:target\")");
+        attrs.push((string("_target_platform"), call("attr.label", vec![kw("default", default)])));
+    }
+    if rule.transition.is_some() {
+        let default = string("@bazel_tools//tools/allowlists/function_transition_allowlist");
+        attrs.push((string("_allowlist_function_transition"), call("attr.label", vec![kw("default", default)])));
     }
     let (function, impl_kw) = match rule.kind {
         RuleKind::Repository => ("repository_rule", "implementation"),
@@ -274,6 +360,9 @@ fn render_rule(spec: &Spec, rule: &Rule, out: &mut Source) {
     let mut args = vec![kw(impl_kw, raw(implementation)), kw("doc", string(rule.doc)), kw("attrs", dict(attrs))];
     if rule.kind == RuleKind::Executable {
         args.push(kw("executable", raw("True")));
+    }
+    if rule.transition == Some(Transition::ToPlatform) {
+        args.push(kw("cfg", raw("platform_transition")));
     }
     if matches!(rule.body, Body::Impl(_)) {
         args.push(kw("toolchains", list(vec![raw("TOOLCHAIN_TYPE")])));

@@ -3,12 +3,13 @@
 use crate::render::rules::{self, Dialect};
 use crate::render::starlark::{call, dict, kw, list, pos, raw, string, string_list, Code, Source};
 use crate::render::{header, File};
-use crate::spec::{Attr, AttrType, Body, Default, LoadFile, Ret, Rule, RuleKind, Spec};
+use crate::spec::{Attr, AttrType, Body, Default, LoadFile, Ret, Rule, RuleKind, Spec, Transition};
 
 const COMMON: &str = include_str!("adapters/buck2_common.bzl");
 const COMMON_LABEL: &str = "//img/private:common.bzl";
 const PROVIDERS_LABEL: &str = "//img/private:providers.bzl";
 const SETTINGS_LABEL: &str = "//img/private:settings.bzl";
+const PLATFORM_LABEL: &str = "//img/private:platform.bzl";
 /// Where consumers instantiate the img toolchain.
 pub const TOOLCHAIN_TARGET: &str = "toolchains//:img";
 
@@ -27,6 +28,15 @@ impl Dialect for Buck2 {
     fn declare(&self) -> &'static str {
         "ctx.actions.declare_output"
     }
+    fn declare_dir(&self, name: Code) -> Code {
+        call("ctx.actions.declare_output", vec![pos(name), kw("dir", raw("True"))])
+    }
+    fn files(&self, attr: &str) -> String {
+        format!("ctx.attrs.{attr}")
+    }
+    fn file_paths(&self, attr: &str) -> String {
+        format!("ctx.attrs.{attr}")
+    }
     fn impl_signature(&self, rule: &Rule) -> String {
         format!("def _{}_impl(ctx: AnalysisContext) -> list[Provider]:", rule.name)
     }
@@ -41,6 +51,7 @@ impl Dialect for Buck2 {
                 Ret::Group(name, vars) => groups
                     .push((string(*name), list(vec![call("DefaultInfo", vec![kw("default_outputs", outputs(vars))])]))),
                 Ret::Provider(p, fields) => others.push(rules::expr(self, &crate::spec::Expr::Make(p, fields.clone()))),
+                Ret::Extend(_) => unreachable!("rendered by rules::implementation"),
             }
         }
         if !groups.is_empty() {
@@ -57,6 +68,7 @@ pub fn render(spec: &Spec) -> Vec<File> {
         File::new("buck2/img/private/common.bzl", format!("{}{COMMON}", header("#"))),
         File::new("buck2/img/private/providers.bzl", providers(spec, false)),
         File::new("buck2/img/private/settings.bzl", settings(spec)),
+        File::new("buck2/img/private/platform.bzl", platform(spec)),
         File::new("buck2/img/providers.bzl", providers(spec, true)),
         File::new("buck2/img/media_types.bzl", media_types()),
     ];
@@ -81,6 +93,31 @@ fn settings(spec: &Spec) -> String {
         })
         .collect();
     out.assign(0, "SETTINGS", &call("struct", fields));
+    format!("{}{}", header("#"), out.finish())
+}
+
+/// `PLATFORM`: the OCI platform of the target platform, by select over the prelude's constraints.
+fn platform(spec: &Spec) -> String {
+    let select = |values: Vec<(&str, &str)>| {
+        let mut items: Vec<(Code, Code)> = values.into_iter().map(|(k, v)| (string(k), string(v))).collect();
+        items.push((string("DEFAULT"), string("")));
+        call("select", vec![pos(dict(items))])
+    };
+    let mut out = Source::new();
+    out.docstring(0, "The OCI os, architecture and variant of the target platform, from `config//os` and `config//cpu`.");
+    out.blank();
+    let platform = call(
+        "struct",
+        vec![
+            kw("os", select(spec.oses.iter().map(|o| (o.buck2, o.value)).collect())),
+            kw("architecture", select(spec.cpus.iter().map(|c| (c.buck2, c.value)).collect())),
+            kw(
+                "variant",
+                select(spec.cpus.iter().filter(|c| !c.variant.is_empty()).map(|c| (c.buck2, c.variant)).collect()),
+            ),
+        ],
+    );
+    out.assign(0, "PLATFORM", &platform);
     format!("{}{}", header("#"), out.finish())
 }
 
@@ -179,6 +216,7 @@ fn load_file(spec: &Spec, file: LoadFile) -> String {
     loads.extend(rules::load_line(COMMON_LABEL, &rules::public_names(COMMON), &body));
     let provider_names: Vec<String> = spec.providers.iter().map(|p| p.name.to_string()).collect();
     loads.extend(rules::load_line(PROVIDERS_LABEL, &provider_names, &body));
+    loads.extend(rules::load_line(PLATFORM_LABEL, &["PLATFORM".to_string()], &body));
     loads.extend(rules::load_line(SETTINGS_LABEL, &["SETTINGS".to_string()], &body));
     for load in &loads {
         out.line(0, load);
@@ -211,6 +249,24 @@ fn render_rule(spec: &Spec, rule: &Rule, out: &mut Source) {
         let default = call("attrs.string", vec![kw("default", raw(format!("SETTINGS.{setting}")))]);
         attrs.push((string(format!("_{setting}")), call("attrs.default_only", vec![pos(default)])));
     }
+    if rule.reads_platform {
+        for field in ["os", "architecture", "variant"] {
+            let default = call("attrs.string", vec![kw("default", raw(format!("PLATFORM.{field}")))]);
+            attrs.push((string(format!("_{field}")), call("attrs.default_only", vec![pos(default)])));
+        }
+    }
+    if rule.transition == Some(Transition::SplitManifests) {
+        let dep = call("attrs.configured_dep", vec![kw("providers", list(vec![raw("ImageManifestInfo")]))]);
+        let configured = call(
+            "attrs.list",
+            vec![
+                pos(dep),
+                kw("default", list(vec![])),
+                kw("doc", string("Set by the image_index macro: each manifest paired with each platform.")),
+            ],
+        );
+        attrs.push((string("_configured_manifests"), configured));
+    }
     if matches!(rule.body, Body::Impl(_)) {
         let toolchain = call(
             "attrs.toolchain_dep",
@@ -222,7 +278,78 @@ fn render_rule(spec: &Spec, rule: &Rule, out: &mut Source) {
     if rule.kind == RuleKind::Toolchain {
         args.push(kw("is_toolchain_rule", raw("True")));
     }
-    out.assign(0, rule.name, &call("rule", args));
+    match rule.transition {
+        None => out.assign(0, rule.name, &call("rule", args)),
+        Some(transition) => {
+            out.assign(0, &format!("_{}", rule.name), &call("rule", args));
+            out.blank();
+            transition_macro(rule, transition, out);
+        }
+    }
+}
+
+/// Buck2 transitions are configured dependencies: the public name is a macro that pairs targets
+/// with platforms (`attrs.configured_dep`) and calls the rule.
+fn transition_macro(rule: &Rule, transition: Transition, out: &mut Source) {
+    let name = rule.name;
+    match transition {
+        Transition::ToPlatform => {
+            out.line(0, &format!("def {name}(name, platform = None, **kwargs):"));
+            out.docstring(
+                1,
+                &format!(
+                    "{}\n\nArgs:\n  name: The target name.\n  platform: Build the image for this platform (a `platform` \
+                     target) instead of the target platform.\n  **kwargs: The rule's other attributes.",
+                    rule.doc
+                ),
+            );
+            out.line(1, "if platform == None:");
+            out.assign(2, "", &call(&format!("_{name}"), vec![kw("name", raw("name")), pos(raw("**kwargs"))]));
+            out.line(2, "return");
+            out.assign(
+                1,
+                "",
+                &call(
+                    &format!("_{name}"),
+                    vec![kw("name", raw("name + \"__unconfigured\"")), kw("platform", raw("platform")), pos(raw("**kwargs"))],
+                ),
+            );
+            out.assign(
+                1,
+                "",
+                &call(
+                    "platform_alias",
+                    vec![
+                        kw("name", raw("name")),
+                        kw("actual", raw("(\":\" + name + \"__unconfigured\", platform)")),
+                        kw("visibility", raw("kwargs.get(\"visibility\", [])")),
+                    ],
+                ),
+            );
+        }
+        Transition::SplitManifests => {
+            out.line(0, &format!("def {name}(name, manifests = [], platforms = [], **kwargs):"));
+            out.docstring(
+                1,
+                &format!(
+                    "{}\n\nArgs:\n  name: The target name.\n  manifests: The manifests of the index.\n  platforms: Build \
+                     each manifest once per platform (`platform` targets).\n  **kwargs: The rule's other attributes.",
+                    rule.doc
+                ),
+            );
+            let call_rule = call(
+                &format!("_{name}"),
+                vec![
+                    kw("name", raw("name")),
+                    kw("manifests", raw("[] if platforms else manifests")),
+                    kw("platforms", raw("platforms")),
+                    kw("_configured_manifests", raw("[(manifest, platform) for platform in platforms for manifest in manifests]")),
+                    pos(raw("**kwargs")),
+                ],
+            );
+            out.assign(1, "", &call_rule);
+        }
+    }
 }
 
 fn rule_doc(rule: &Rule) -> String {
@@ -286,11 +413,9 @@ fn attr(a: &Attr) -> Code {
         AttrType::NameToTarget => {
             with_default("attrs.dict", vec![pos(call("attrs.string", vec![])), pos(call("attrs.dep", vec![]))])
         }
-        AttrType::Platform => inner(call("attrs.dep", vec![kw("providers", list(vec![raw("PlatformInfo")]))])),
-        AttrType::PlatformList => with_default(
-            "attrs.list",
-            vec![pos(call("attrs.dep", vec![kw("providers", list(vec![raw("PlatformInfo")]))]))],
-        ),
+        // Platforms are labels: the macro configures dependencies for them (see transition_macro).
+        AttrType::Platform => inner(call("attrs.label", vec![])),
+        AttrType::PlatformList => with_default("attrs.list", vec![pos(call("attrs.label", vec![]))]),
     }
 }
 

@@ -18,6 +18,12 @@ pub trait Dialect {
     }
     /// `ctx.actions.declare_file` / `ctx.actions.declare_output`.
     fn declare(&self) -> &'static str;
+    /// Declares an output directory named `name`.
+    fn declare_dir(&self, name: Code) -> Code;
+    /// The files of a file-list attribute.
+    fn files(&self, attr: &str) -> String;
+    /// The paths of the files of a file-list attribute.
+    fn file_paths(&self, attr: &str) -> String;
     /// The `return [...]` list of a rule implementation.
     fn returns(&self, spec: &Spec, returns: &[Ret]) -> Vec<Code>;
     /// The signature line of a rule implementation.
@@ -34,6 +40,10 @@ pub fn implementation(dialect: &dyn Dialect, spec: &Spec, rule: &Rule, body: &Im
             Step::Declare { var, suffix } => {
                 let name = Code::Raw(format!("ctx.label.name + {}", expr(dialect, suffix).flat()));
                 out.assign(1, var, &call(dialect.declare(), vec![crate::render::starlark::pos(name)]));
+            }
+            Step::DeclareDir { var, suffix } => {
+                let name = Code::Raw(format!("ctx.label.name + {}", expr(dialect, suffix).flat()));
+                out.assign(1, var, &dialect.declare_dir(name));
             }
             Step::Run(run) => {
                 let action = spec.action(run.action).expect("checked by spec::check");
@@ -55,7 +65,20 @@ pub fn implementation(dialect: &dyn Dialect, spec: &Spec, rule: &Rule, body: &Im
             }
         }
     }
-    out.assign(1, "return", &list(dialect.returns(spec, &body.returns)));
+    let (extends, returns): (Vec<&Ret>, Vec<&Ret>) = body.returns.iter().partition(|r| matches!(r, Ret::Extend(_)));
+    let returns: Vec<Ret> = returns.into_iter().cloned().collect();
+    let providers = list(dialect.returns(spec, &returns));
+    if extends.is_empty() {
+        out.assign(1, "return", &providers);
+    } else {
+        let mut text = providers.print(4);
+        for extend in extends {
+            if let Ret::Extend(e) = extend {
+                text.push_str(&format!(" + {}", expr(dialect, e).flat()));
+            }
+        }
+        out.line(1, &format!("return {text}"));
+    }
 }
 
 /// An expression of the spec as Starlark.
@@ -68,8 +91,11 @@ pub fn expr(dialect: &dyn Dialect, e: &Expr) -> Code {
         Expr::File(a) => raw(dialect.file(a)),
         Expr::FilePath(a) => raw(format!("file_path({})", dialect.file(a))),
         Expr::PathOf(v) => raw(format!("file_path({})", expr(dialect, v).flat())),
+        Expr::Files(a) => raw(dialect.files(a)),
+        Expr::FilePaths(a) => raw(dialect.file_paths(a)),
         Expr::Name => raw("ctx.label.name"),
         Expr::Ctx => raw("ctx"),
+        Expr::None => raw("None"),
         Expr::Auto { attr, setting } => {
             raw(format!("resolve_auto(ctx.{attrs}.{attr}, {})", dialect.setting_attr(setting)))
         }

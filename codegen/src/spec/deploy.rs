@@ -154,6 +154,8 @@ pub fn image_push() -> Rule {
         provides: vec!["DeployInfo"],
         output_groups: vec![("deploy_manifest", "the deploy request")],
         body: Body::NotYet { capability: "`img push` (pushing to registries; the Registries issue)" },
+        transition: None,
+        reads_platform: false,
         buck2_note: "",
     }
 }
@@ -186,6 +188,8 @@ pub fn image_load() -> Rule {
             ("tarball", "a `docker load` tarball of the image"),
         ],
         body: Body::NotYet { capability: "`img load` (loading into local runtimes; the Loading issue)" },
+        transition: None,
+        reads_platform: false,
         buck2_note: "",
     }
 }
@@ -233,6 +237,8 @@ pub fn multi_deploy() -> Rule {
         provides: vec![],
         output_groups: vec![("deploy_manifest", "the merged deploy request")],
         body: Body::NotYet { capability: "`img deploy` of several operations (the Loading issue)" },
+        transition: None,
+        reads_platform: false,
         buck2_note: "",
     }
 }
@@ -280,6 +286,8 @@ pub fn pull() -> Rule {
         provides: vec!["ImageManifestInfo", "ImageIndexInfo", "PullInfo"],
         output_groups: vec![],
         body: Body::NotYet { capability: "`img pull` (shallow pull; the Registries issue)" },
+        transition: None,
+        reads_platform: false,
         buck2_note: "Buck2 has no repository rules: `pull` is a build rule whose action runs `img pull` pinned by \
                      digest and verifies what it downloads.",
     }

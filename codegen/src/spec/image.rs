@@ -1,6 +1,8 @@
 //! Images: `image_manifest`, `image_index`, and the conversions from OCI layouts.
 
-use super::model::{Attr, AttrType as T, Body, Default as D, LoadFile, Rule, RuleKind};
+use super::model::{
+    Attr, AttrType as T, Body, Default as D, Expr as E, Impl, LoadFile, Ret, Rule, RuleKind, Run, Step, Transition,
+};
 
 const STAMP: &[&str] = &["auto", "force", "disabled"];
 const AUTO_ENABLED_DISABLED: &[&str] = &["auto", "enabled", "disabled"];
@@ -175,7 +177,9 @@ pub fn image_manifest() -> Rule {
         settings: vec![],
         provides: vec!["ImageManifestInfo", "PullInfo", "DeployInfo"],
         output_groups: IMAGE_GROUPS.to_vec(),
-        body: Body::NotYet { capability: "`img manifest` (assembling images from layer metadata; the Images issue)" },
+        body: Body::Impl(manifest_impl()),
+        transition: Some(Transition::ToPlatform),
+        reads_platform: true,
         buck2_note: "",
     }
 }
@@ -231,8 +235,10 @@ pub fn image_index() -> Rule {
         ],
         settings: vec![],
         provides: vec!["ImageIndexInfo", "PullInfo", "DeployInfo"],
-        output_groups: IMAGE_GROUPS.to_vec(),
-        body: Body::NotYet { capability: "`img index` (multi-platform indexes; the Images issue)" },
+        output_groups: IMAGE_GROUPS[..4].to_vec(),
+        body: Body::Impl(index_impl()),
+        transition: Some(Transition::SplitManifests),
+        reads_platform: false,
         buck2_note: "",
     }
 }
@@ -278,6 +284,8 @@ pub fn image_manifest_from_oci_layout() -> Rule {
             ("oci_layout", "the source layout"),
         ],
         body: Body::NotYet { capability: "`img manifest-from-oci-layout` (the Images issue)" },
+        transition: None,
+        reads_platform: false,
         buck2_note: "",
     }
 }
@@ -307,6 +315,8 @@ pub fn image_index_from_oci_layout() -> Rule {
         provides: vec!["ImageIndexInfo"],
         output_groups: vec![("digest", "file with the digest"), ("oci_layout", "the source layout")],
         body: Body::NotYet { capability: "`img index-from-oci-layout` (the Images issue)" },
+        transition: None,
+        reads_platform: false,
         buck2_note: "",
     }
 }
@@ -494,4 +504,182 @@ pub fn structs() -> Vec<StructDef> {
             ],
         },
     ]
+}
+
+/// The outputs every image gets besides its own documents: an OCI layout directory and tar,
+/// built only when asked for (output groups / sub-targets), the only actions that read blobs.
+fn layout_steps(root: &'static str, kind: &'static str, images: E) -> Vec<Step> {
+    let layout = |format: &'static str, var: &'static str| {
+        Step::Run(Run {
+            action: "oci-layout",
+            request: vec![
+                ("root", E::path_of(E::Var(root))),
+                ("root_kind", E::Str(kind)),
+                ("manifests", E::field(E::Var("images"), "request")),
+                ("format", E::Str(format)),
+                ("ref_name", E::None),
+            ],
+            inputs: vec![E::Var(root)],
+            input_sets: vec![E::field(E::Var("images"), "inputs")],
+            outputs: vec![("layout", var)],
+        })
+    };
+    vec![
+        Step::Let("images", images),
+        Step::DeclareDir { var: "oci_layout", suffix: E::Str("_oci_layout") },
+        layout("directory", "oci_layout"),
+        Step::Declare { var: "oci_tarball", suffix: E::Str("_oci_layout.tar") },
+        layout("tar", "oci_tarball"),
+    ]
+}
+
+fn manifest_impl() -> Impl {
+    let mut steps = vec![
+        Step::Do(E::call(
+            "require_supported",
+            vec![E::Str("soci"), E::Attr("soci"), E::List(vec![E::Str("auto"), E::Str("disabled")])],
+        )),
+        Step::Let("platform", E::call("target_platform", vec![E::Ctx])),
+        Step::Let("base", E::call("base_image", vec![E::Ctx, E::Var("platform")])),
+        Step::Let("layers", E::call("image_layers", vec![E::Ctx])),
+        Step::Let("subject", E::call("subject_descriptor", vec![E::Ctx])),
+        Step::Declare { var: "manifest", suffix: E::Str("_manifest.json") },
+        Step::Declare { var: "config", suffix: E::Str("_config.json") },
+        Step::Declare { var: "descriptor", suffix: E::Str("_descriptor.json") },
+        Step::Declare { var: "digest", suffix: E::Str("_digest") },
+        Step::Run(Run {
+            action: "manifest",
+            request: vec![
+                ("os", E::field(E::Var("platform"), "os")),
+                ("architecture", E::field(E::Var("platform"), "architecture")),
+                ("variant", E::field(E::Var("platform"), "variant")),
+                ("layers", E::call("metadata_paths", vec![E::Var("layers")])),
+                ("base", E::field(E::Var("base"), "request")),
+                ("config_fragment", E::FilePath("config_fragment")),
+                ("config_media_type", E::none_if_empty(E::Attr("config_media_type"))),
+                ("entrypoint", E::Attr("entrypoint")),
+                ("cmd", E::Attr("cmd")),
+                ("user", E::Attr("user")),
+                ("working_dir", E::Attr("working_dir")),
+                ("stop_signal", E::Attr("stop_signal")),
+                ("env", E::Attr("env")),
+                ("env_file", E::FilePath("env_file")),
+                ("labels", E::Attr("labels")),
+                ("label_files", E::FilePaths("label_files")),
+                ("annotations", E::Attr("annotations")),
+                ("annotations_file", E::FilePath("annotations_file")),
+                ("created", E::FilePath("created")),
+                ("created_timestamp", E::none_if_empty(E::Attr("created_timestamp"))),
+                ("artifact_type", E::none_if_empty(E::Attr("artifact_type"))),
+                ("subject", E::path_of(E::Var("subject"))),
+            ],
+            inputs: vec![
+                E::File("config_fragment"),
+                E::File("env_file"),
+                E::File("annotations_file"),
+                E::File("created"),
+                E::Var("subject"),
+            ],
+            input_sets: vec![
+                E::field(E::Var("base"), "inputs"),
+                E::call("metadata_files", vec![E::Var("layers")]),
+                E::Files("label_files"),
+            ],
+            outputs: vec![("manifest", "manifest"), ("config", "config"), ("descriptor", "descriptor"), ("digest", "digest")],
+        }),
+        Step::Let("all_layers", E::call("concat", vec![E::field(E::Var("base"), "layers"), E::Var("layers")])),
+    ];
+    steps.extend(layout_steps(
+        "manifest",
+        "manifest",
+        E::call("images_files", vec![E::List(vec![E::call(
+            "image_parts",
+            vec![E::Var("manifest"), E::Var("config"), E::Var("all_layers")],
+        )])]),
+    ));
+    steps.extend([
+        Step::Declare { var: "tarball", suffix: E::Str("_docker.tar") },
+        Step::Run(Run {
+            action: "docker-save",
+            request: vec![
+                ("image", E::call("first", vec![E::field(E::Var("images"), "request")])),
+                ("repo_tags", E::List(vec![E::call("default_repo_tag", vec![E::Ctx])])),
+            ],
+            inputs: vec![],
+            input_sets: vec![E::field(E::Var("images"), "inputs")],
+            outputs: vec![("tarball", "tarball")],
+        }),
+    ]);
+    Impl {
+        steps,
+        returns: vec![
+            Ret::Default(vec!["manifest", "config"]),
+            Ret::Group("descriptor", vec!["descriptor"]),
+            Ret::Group("digest", vec!["digest"]),
+            Ret::Group("oci_layout", vec!["oci_layout"]),
+            Ret::Group("oci_tarball", vec!["oci_tarball"]),
+            Ret::Group("tarball", vec!["tarball"]),
+            Ret::Provider(
+                "ImageManifestInfo",
+                vec![
+                    ("descriptor", E::Var("descriptor")),
+                    ("manifest", E::Var("manifest")),
+                    ("config", E::Var("config")),
+                    ("digest", E::Var("digest")),
+                    ("architecture", E::field(E::Var("platform"), "architecture")),
+                    ("os", E::field(E::Var("platform"), "os")),
+                    ("variant", E::field(E::Var("platform"), "variant")),
+                    ("layers", E::Var("all_layers")),
+                ],
+            ),
+            Ret::Extend(E::field(E::Var("base"), "providers")),
+        ],
+    }
+}
+
+fn index_impl() -> Impl {
+    let mut steps = vec![
+        Step::Let("manifests", E::call("index_manifests", vec![E::Ctx])),
+        Step::Let("subject", E::call("subject_descriptor", vec![E::Ctx])),
+        Step::Declare { var: "index", suffix: E::Str("_index.json") },
+        Step::Declare { var: "descriptor", suffix: E::Str("_descriptor.json") },
+        Step::Declare { var: "digest", suffix: E::Str("_digest") },
+        Step::Run(Run {
+            action: "index",
+            request: vec![
+                ("manifests", E::call("descriptor_paths", vec![E::Var("manifests")])),
+                ("annotations", E::Attr("annotations")),
+                ("annotations_file", E::FilePath("annotations_file")),
+                ("subject", E::path_of(E::Var("subject"))),
+            ],
+            inputs: vec![E::File("annotations_file"), E::Var("subject")],
+            input_sets: vec![E::call("descriptor_files", vec![E::Var("manifests")])],
+            outputs: vec![("index", "index"), ("descriptor", "descriptor"), ("digest", "digest")],
+        }),
+    ];
+    steps.extend(layout_steps(
+        "index",
+        "index",
+        E::call("images_files", vec![E::call("manifests_parts", vec![E::Var("manifests")])]),
+    ));
+    Impl {
+        steps,
+        returns: vec![
+            Ret::Default(vec!["index"]),
+            Ret::Group("descriptor", vec!["descriptor"]),
+            Ret::Group("digest", vec!["digest"]),
+            Ret::Group("oci_layout", vec!["oci_layout"]),
+            Ret::Group("oci_tarball", vec!["oci_tarball"]),
+            Ret::Provider(
+                "ImageIndexInfo",
+                vec![
+                    ("descriptor", E::Var("descriptor")),
+                    ("index", E::Var("index")),
+                    ("digest", E::Var("digest")),
+                    ("manifests", E::Var("manifests")),
+                ],
+            ),
+            Ret::Extend(E::call("index_pull_providers", vec![E::Ctx])),
+        ],
+    }
 }

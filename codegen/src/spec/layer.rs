@@ -170,6 +170,8 @@ pub fn image_layer() -> Rule {
             ],
             returns: layer_returns(),
         }),
+        transition: None,
+        reads_platform: false,
         buck2_note: "`srcs` values are targets or source files (`attrs.one_of(attrs.dep(), attrs.source())`). An \
                      executable is a dependency with `RunInfo`; the artifacts of its `DefaultInfo.other_outputs` are \
                      placed under `<path>.runfiles/<cell>/` by their short path.",
@@ -266,6 +268,8 @@ pub fn layer_from_tar() -> Rule {
             ],
             returns: layer_returns(),
         }),
+        transition: None,
+        reads_platform: false,
         buck2_note: "",
     }
 }

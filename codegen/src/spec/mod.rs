@@ -5,6 +5,7 @@ pub mod deploy;
 pub mod image;
 pub mod layer;
 pub mod model;
+pub mod platforms;
 pub mod providers;
 pub mod settings;
 pub mod toolchain;
@@ -23,6 +24,8 @@ pub fn spec() -> Spec {
 /// The spec as written, before attributes marked `to_request` are added to their actions.
 pub fn base() -> Spec {
     Spec {
+        oses: platforms::oses(),
+        cpus: platforms::cpus(),
         rules: vec![
             layer::image_layer(),
             layer::layer_from_tar(),
@@ -106,7 +109,9 @@ pub fn check(spec: &Spec) -> Result<(), Vec<String>> {
         let mut exprs: Vec<&Expr> = Vec::new();
         for step in &body.steps {
             match step {
-                Step::Let(_, e) | Step::Do(e) | Step::Declare { suffix: e, .. } => exprs.push(e),
+                Step::Let(_, e) | Step::Do(e) | Step::Declare { suffix: e, .. } | Step::DeclareDir { suffix: e, .. } => {
+                    exprs.push(e)
+                }
                 Step::Run(run) => {
                     let Some(action) = spec.action(run.action) else {
                         problems.push(format!("{}: unknown action {}", rule.name, run.action));
@@ -137,15 +142,19 @@ pub fn check(spec: &Spec) -> Result<(), Vec<String>> {
             }
         }
         for ret in &body.returns {
-            if let Ret::Provider(p, fields) = ret {
-                check_make(spec, rule.name, p, fields, &mut problems);
-                exprs.extend(fields.iter().map(|(_, e)| e));
+            match ret {
+                Ret::Provider(p, fields) => {
+                    check_make(spec, rule.name, p, fields, &mut problems);
+                    exprs.extend(fields.iter().map(|(_, e)| e));
+                }
+                Ret::Extend(e) => exprs.push(e),
+                _ => {}
             }
         }
         let mut stack = exprs;
         while let Some(e) = stack.pop() {
             match e {
-                Expr::Attr(a) | Expr::FilePath(a) | Expr::File(a) if !attr(a) => {
+                Expr::Attr(a) | Expr::FilePath(a) | Expr::File(a) | Expr::Files(a) | Expr::FilePaths(a) if !attr(a) => {
                     problems.push(format!("{}: unknown attribute {a}", rule.name))
                 }
                 Expr::Auto { attr: a, setting } | Expr::Setting(setting @ a) => {

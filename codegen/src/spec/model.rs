@@ -89,6 +89,34 @@ pub struct Rule {
     pub body: Body,
     /// How this rule differs on Buck2, for docs (empty when it does not).
     pub buck2_note: &'static str,
+    /// A configuration change the rule applies.
+    pub transition: Option<Transition>,
+    /// The rule reads the target platform's os, architecture and variant.
+    pub reads_platform: bool,
+}
+
+/// A configuration change a rule applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transition {
+    /// The target is built for the platform its `platform` attribute names, when set (Bazel: a
+    /// rule transition; Buck2: the target is configured for it through `attrs.configured_dep`).
+    ToPlatform,
+    /// Each target of the `manifests` attribute is built once per platform of the `platforms`
+    /// attribute, when given (Bazel: a split transition; Buck2: one `configured_dep` per pair).
+    SplitManifests,
+}
+
+/// How a `@platforms` / `config//` constraint maps to an OCI platform field.
+#[derive(Debug, Clone)]
+pub struct PlatformValue {
+    /// The Bazel constraint value, e.g. `@platforms//cpu:aarch64`.
+    pub bazel: &'static str,
+    /// The Buck2 constraint value, e.g. `config//cpu:arm64`.
+    pub buck2: &'static str,
+    /// The OCI value, e.g. `arm64`.
+    pub value: &'static str,
+    /// The OCI variant this constraint implies (`v8` for arm64), or empty.
+    pub variant: &'static str,
 }
 
 /// What a rule does when analysed.
@@ -118,6 +146,8 @@ pub enum Step {
     Let(&'static str, Expr),
     /// Declare an output file named `<target name><suffix>`.
     Declare { var: &'static str, suffix: Expr },
+    /// Declare an output directory named `<target name><suffix>`.
+    DeclareDir { var: &'static str, suffix: Expr },
     /// Run `img <action>`: one request, its inputs, its outputs.
     Run(Run),
     /// Evaluate an expression for its effect (a check that fails analysis).
@@ -153,6 +183,10 @@ pub enum Expr {
     File(&'static str),
     /// The path of the file a value holds, or `None` (Buck2 renders artifacts as paths itself).
     PathOf(Box<Expr>),
+    /// The files of a file-list attribute.
+    Files(&'static str),
+    /// The paths of the files of a file-list attribute.
+    FilePaths(&'static str),
     /// The target's name.
     Name,
     /// `value` of an attribute with an `"auto"` value, falling back to a setting.
@@ -173,6 +207,8 @@ pub enum Expr {
     NoneIfEmpty(Box<Expr>),
     /// The analysis context, for adapter functions that need it.
     Ctx,
+    /// `None`.
+    None,
     /// A provider instance built from fields.
     Make(&'static str, Vec<(&'static str, Expr)>),
 }
@@ -186,6 +222,8 @@ pub enum Ret {
     Group(&'static str, Vec<&'static str>),
     /// A provider built from fields.
     Provider(&'static str, Vec<(&'static str, Expr)>),
+    /// More providers: an expression that evaluates to a (possibly empty) list of them.
+    Extend(Expr),
 }
 
 /// A rule attribute.
@@ -361,6 +399,10 @@ pub struct StructDef {
 #[derive(Debug, Clone)]
 pub struct Spec {
     pub rules: Vec<Rule>,
+    /// OS constraints and their OCI `os`.
+    pub oses: Vec<PlatformValue>,
+    /// CPU constraints and their OCI `architecture` (and `variant`).
+    pub cpus: Vec<PlatformValue>,
     pub functions: Vec<Function>,
     pub providers: Vec<Provider>,
     pub settings: Vec<Setting>,

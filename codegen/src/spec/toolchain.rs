@@ -14,6 +14,8 @@ pub fn image_toolchain() -> Rule {
         provides: vec!["ImageToolchainInfo"],
         output_groups: vec![],
         body: Body::Builtin,
+        transition: None,
+        reads_platform: false,
         buck2_note: "A toolchain rule (`is_toolchain_rule = True`). Instantiate it as `toolchains//:img`; rules reach \
                      it through `attrs.toolchain_dep(default = \"toolchains//:img\")`.",
     }

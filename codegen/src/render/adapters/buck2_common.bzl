@@ -4,7 +4,7 @@ This is the one place where rules_img's Buck2 Starlark is written by hand; its B
 bazel_common.bzl. Keep the two in step: same function names, same arguments, same results.
 """
 
-load("@rules_img//img/private:providers.bzl", "ImageToolchainInfo")
+load("//img/private:providers.bzl", "ImageIndexInfo", "ImageManifestInfo", "ImageToolchainInfo", "LayersInfo", "PullInfo")
 
 def fail_not_yet(ctx: AnalysisContext, rule_name: str, capability: str):
     """Fails analysis of a rule whose action does not exist yet."""
@@ -149,6 +149,164 @@ def layer_srcs(ctx: AnalysisContext) -> struct:
     srcs_list = ctx.actions.write(ctx.label.name + ".srcs", lines)
     return struct(list = srcs_list, executables = executables, inputs = inputs)
 
+def concat(first_list: list, second_list: list) -> list:
+    """Two lists, one after the other."""
+    return first_list + second_list
+
+def first(items: list) -> typing.Any:
+    """The first item of a list."""
+    return items[0]
+
+def target_platform(ctx: AnalysisContext) -> struct:
+    """The os, architecture and variant of the platform the target is built for."""
+    if not ctx.attrs._os or not ctx.attrs._architecture:
+        fail("the platform {} is configured for has no config//os or config//cpu constraint rules_img knows \
+(os {}, cpu {}); build it for such a platform, e.g. with `platform = \"//my:platform\"`.".format(
+            ctx.label.raw_target(),
+            repr(ctx.attrs._os),
+            repr(ctx.attrs._architecture),
+        ))
+    return struct(os = ctx.attrs._os, architecture = ctx.attrs._architecture, variant = ctx.attrs._variant)
+
+def _same_platform(image: typing.Any, platform: typing.Any) -> bool:
+    if image.os != platform.os or image.architecture != platform.architecture:
+        return False
+    return image.variant == platform.variant or not image.variant or not platform.variant
+
+def _platform_name(platform: typing.Any) -> str:
+    return "/".join([part for part in [platform.os, platform.architecture, platform.variant] if part])
+
+def _base_name(pull: typing.Any) -> str:
+    registry = pull.registries[0] if pull.registries else "docker.io"
+    return registry + "/" + pull.repository + (":" + pull.tag if pull.tag else "")
+
+def base_image(ctx: AnalysisContext, platform: struct) -> struct:
+    """The base image of an image_manifest, for the platform the image is built for."""
+    base = ctx.attrs.base
+    if not base:
+        return struct(request = None, inputs = [], layers = [], providers = [])
+    if ImageManifestInfo in base:
+        info = base[ImageManifestInfo]
+        if not _same_platform(info, platform):
+            fail("the base {} is {} but {} is built for {}; pick a base of that platform or an index.".format(
+                base.label.raw_target(),
+                _platform_name(info),
+                ctx.label.raw_target(),
+                _platform_name(platform),
+            ))
+    elif ImageIndexInfo in base:
+        children = base[ImageIndexInfo].manifests
+        matching = [child for child in children if _same_platform(child, platform)]
+        if not matching:
+            fail("the base index {} has no manifest for {} (it has: {}).".format(
+                base.label.raw_target(),
+                _platform_name(platform),
+                ", ".join([_platform_name(child) for child in children]),
+            ))
+        info = matching[0]
+    else:
+        fail("the base {} is not an image: it provides neither ImageManifestInfo nor ImageIndexInfo.".format(base.label.raw_target()))
+    pull = base.get(PullInfo)
+    return struct(
+        request = {
+            "config": info.config,
+            "descriptor": info.descriptor,
+            "manifest": info.manifest,
+            "name": _base_name(pull) if pull else None,
+        },
+        inputs = [info.manifest, info.config, info.descriptor],
+        layers = info.layers,
+        providers = [pull] if pull else [],
+    )
+
+def image_layers(ctx: AnalysisContext) -> list:
+    """The layers of an image_manifest's `layers`, bottom to top."""
+    layers = []
+    for target in ctx.attrs.layers:
+        if LayersInfo not in target:
+            fail("{} is not a layer: `layers` takes targets that provide LayersInfo (image_layer, \
+layer_from_tar); wrap a tar file in layer_from_tar.".format(target.label.raw_target()))
+        layers.extend(target[LayersInfo].layers)
+    return layers
+
+def metadata_paths(layers: list) -> list:
+    """The layers' metadata files (`write_json` renders them as paths)."""
+    return [layer.metadata for layer in layers]
+
+def metadata_files(layers: list) -> list:
+    """The layers' metadata files (never their blobs)."""
+    return [layer.metadata for layer in layers]
+
+def subject_descriptor(ctx: AnalysisContext) -> Artifact | None:
+    """The descriptor file of the `subject` attribute's image, or None."""
+    subject = ctx.attrs.subject
+    if not subject:
+        return None
+    if ImageManifestInfo in subject:
+        return subject[ImageManifestInfo].descriptor
+    return subject[ImageIndexInfo].descriptor
+
+def image_parts(manifest: Artifact, config: Artifact, layers: list) -> struct:
+    """The files of one image: manifest, config and layers (SingleLayerInfo)."""
+    return struct(manifest = manifest, config = config, layers = layers)
+
+def manifests_parts(manifests: list) -> list:
+    """The files of each ImageManifestInfo."""
+    return [image_parts(info.manifest, info.config, info.layers) for info in manifests]
+
+def images_files(images: list) -> struct:
+    """ImageFiles request entries for images, and every file they name, blobs included."""
+    request = []
+    files = []
+    for image in images:
+        layers = []
+        for layer in image.layers:
+            layers.append({"blob": layer.blob, "metadata": layer.metadata})
+            files.append(layer.metadata)
+            if layer.blob:
+                files.append(layer.blob)
+        request.append({"config": image.config, "layers": layers, "manifest": image.manifest})
+        files.extend([image.manifest, image.config])
+    return struct(request = request, inputs = files)
+
+_NAME_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789._-/"
+
+def default_repo_tag(ctx: AnalysisContext) -> str:
+    """The name a `docker load` tarball gives the image: `<package>/<name>:latest`, lowercased."""
+    name = (ctx.label.package + "/" + ctx.label.name) if ctx.label.package else ctx.label.name
+    return "".join([c if c in _NAME_CHARS else "_" for c in name.lower().elems()]) + ":latest"
+
+def _index_targets(ctx: AnalysisContext) -> list:
+    return ctx.attrs._configured_manifests or ctx.attrs.manifests
+
+def index_manifests(ctx: AnalysisContext) -> list:
+    """The ImageManifestInfo of an image_index's manifests: per platform when `platforms` is set."""
+    return [target[ImageManifestInfo] for target in _index_targets(ctx)]
+
+def index_pull_providers(ctx: AnalysisContext) -> list:
+    """[PullInfo] of the first manifest that has one, else []."""
+    for target in _index_targets(ctx):
+        if PullInfo in target:
+            return [target[PullInfo]]
+    return []
+
+def descriptor_paths(manifests: list) -> list:
+    """The manifests' descriptor files (`write_json` renders them as paths)."""
+    return [info.descriptor for info in manifests]
+
+def descriptor_files(manifests: list) -> list:
+    """The manifests' descriptor files."""
+    return [info.descriptor for info in manifests]
+
+def _platform_alias_impl(ctx: AnalysisContext) -> list[Provider]:
+    return ctx.attrs.actual.providers
+
+platform_alias = rule(
+    impl = _platform_alias_impl,
+    doc = "The providers of `actual`, configured for a platform: how `platform = ...` works on Buck2.",
+    attrs = {"actual": attrs.configured_dep(doc = "(target, platform) to build the target for.")},
+)
+
 def _category(mnemonic: str) -> str:
     # `ImageLayer` -> `image_layer`: Buck2 categories are snake_case.
     out = ""
@@ -167,7 +325,8 @@ def run_img(
         input_sets: list,
         outputs: dict[str, Artifact]):
     """Runs `img <action> --request <file> --output <name>=<path>...`."""
-    request_file = ctx.actions.write_json("{}.{}.request.json".format(ctx.label.name, action), request, with_inputs = True)
+    key = outputs.values()[0].basename
+    request_file = ctx.actions.write_json(key + ".request.json", request, with_inputs = True)
     hidden = [file for file in inputs if file != None]
     for input_set in input_sets:
         hidden.extend(input_set)
@@ -180,7 +339,7 @@ def run_img(
     )
     for name, output in outputs.items():
         command.add("--output", cmd_args(output.as_output(), format = name + "={}"))
-    ctx.actions.run(command, category = _category(mnemonic), identifier = action)
+    ctx.actions.run(command, category = _category(mnemonic), identifier = key)
 
 def image_toolchain_impl(ctx: AnalysisContext) -> list[Provider]:
     """The toolchain: the img executable."""
