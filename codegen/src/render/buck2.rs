@@ -304,7 +304,7 @@ fn transition_macro(rule: &Rule, transition: Transition, out: &mut Source) {
                 ),
             );
             out.line(1, "if platform == None:");
-            out.assign(2, "", &call(&format!("_{name}"), vec![kw("name", raw("name")), pos(raw("**kwargs"))]));
+            out.assign(2, "", &call(format!("_{name}"), vec![kw("name", raw("name")), pos(raw("**kwargs"))]));
             out.line(2, "return");
             out.assign(
                 1,
