@@ -135,7 +135,8 @@ fn dependencies() -> String {
          Register the img toolchain with `img_toolchain` from `@rules_img//img:image_toolchain.bzl` and\n\
          `register_toolchains`.",
     );
-    let url = format!("https://github.com/bazelbuild/platforms/releases/download/{0}/platforms-{0}.tar.gz", PLATFORMS.0);
+    let url =
+        format!("https://github.com/bazelbuild/platforms/releases/download/{0}/platforms-{0}.tar.gz", PLATFORMS.0);
     out.assign(
         1,
         "",

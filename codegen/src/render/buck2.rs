@@ -104,7 +104,10 @@ fn platform(spec: &Spec) -> String {
         call("select", vec![pos(dict(items))])
     };
     let mut out = Source::new();
-    out.docstring(0, "The OCI os, architecture and variant of the target platform, from `config//os` and `config//cpu`.");
+    out.docstring(
+        0,
+        "The OCI os, architecture and variant of the target platform, from `config//os` and `config//cpu`.",
+    );
     out.blank();
     let platform = call(
         "struct",
@@ -310,8 +313,12 @@ fn transition_macro(rule: &Rule, transition: Transition, out: &mut Source) {
                 1,
                 "",
                 &call(
-                    &format!("_{name}"),
-                    vec![kw("name", raw("name + \"__unconfigured\"")), kw("platform", raw("platform")), pos(raw("**kwargs"))],
+                    format!("_{name}"),
+                    vec![
+                        kw("name", raw("name + \"__unconfigured\"")),
+                        kw("platform", raw("platform")),
+                        pos(raw("**kwargs")),
+                    ],
                 ),
             );
             out.assign(
@@ -338,12 +345,15 @@ fn transition_macro(rule: &Rule, transition: Transition, out: &mut Source) {
                 ),
             );
             let call_rule = call(
-                &format!("_{name}"),
+                format!("_{name}"),
                 vec![
                     kw("name", raw("name")),
                     kw("manifests", raw("[] if platforms else manifests")),
                     kw("platforms", raw("platforms")),
-                    kw("_configured_manifests", raw("[(manifest, platform) for platform in platforms for manifest in manifests]")),
+                    kw(
+                        "_configured_manifests",
+                        raw("[(manifest, platform) for platform in platforms for manifest in manifests]"),
+                    ),
                     pos(raw("**kwargs")),
                 ],
             );

@@ -585,17 +585,25 @@ fn manifest_impl() -> Impl {
                 E::call("metadata_files", vec![E::Var("layers")]),
                 E::Files("label_files"),
             ],
-            outputs: vec![("manifest", "manifest"), ("config", "config"), ("descriptor", "descriptor"), ("digest", "digest")],
+            outputs: vec![
+                ("manifest", "manifest"),
+                ("config", "config"),
+                ("descriptor", "descriptor"),
+                ("digest", "digest"),
+            ],
         }),
         Step::Let("all_layers", E::call("concat", vec![E::field(E::Var("base"), "layers"), E::Var("layers")])),
     ];
     steps.extend(layout_steps(
         "manifest",
         "manifest",
-        E::call("images_files", vec![E::List(vec![E::call(
-            "image_parts",
-            vec![E::Var("manifest"), E::Var("config"), E::Var("all_layers")],
-        )])]),
+        E::call(
+            "images_files",
+            vec![E::List(vec![E::call(
+                "image_parts",
+                vec![E::Var("manifest"), E::Var("config"), E::Var("all_layers")],
+            )])],
+        ),
     ));
     steps.extend([
         Step::Declare { var: "tarball", suffix: E::Str("_docker.tar") },

@@ -109,9 +109,10 @@ pub fn check(spec: &Spec) -> Result<(), Vec<String>> {
         let mut exprs: Vec<&Expr> = Vec::new();
         for step in &body.steps {
             match step {
-                Step::Let(_, e) | Step::Do(e) | Step::Declare { suffix: e, .. } | Step::DeclareDir { suffix: e, .. } => {
-                    exprs.push(e)
-                }
+                Step::Let(_, e)
+                | Step::Do(e)
+                | Step::Declare { suffix: e, .. }
+                | Step::DeclareDir { suffix: e, .. } => exprs.push(e),
                 Step::Run(run) => {
                     let Some(action) = spec.action(run.action) else {
                         problems.push(format!("{}: unknown action {}", rule.name, run.action));
