@@ -3,6 +3,7 @@
 
 load("//img/private:common.bzl", "base_image", "concat", "default_repo_tag", "descriptor_files", "descriptor_paths", "file_path", "first", "image_layers", "image_parts", "images_files", "index_manifests", "index_pull_providers", "manifests_parts", "metadata_files", "metadata_paths", "platform_alias", "require_supported", "run_img", "subject_descriptor", "target_platform")
 load("//img/private:providers.bzl", "ImageIndexInfo", "ImageManifestInfo", "ImageToolchainInfo", "LoadConfigInfo", "PushConfigInfo")
+load("//img/private:platform.bzl", "PLATFORM")
 
 def _image_manifest_impl(ctx: AnalysisContext) -> list[Provider]:
     require_supported("soci", ctx.attrs.soci, ["auto", "disabled"])

@@ -3,6 +3,7 @@
 
 load("//img/private:common.bzl", "compression_jobs", "compression_level", "created_by", "file_metadata_json", "file_path", "layer_extension", "layer_media_type", "layer_srcs", "require_supported", "resolve_auto", "run_img", "strip_slash_keys", "tar_compress", "tar_layer_extension")
 load("//img/private:providers.bzl", "ImageToolchainInfo", "LayersInfo", "SingleLayerInfo")
+load("//img/private:settings.bzl", "SETTINGS")
 
 def _image_layer_impl(ctx: AnalysisContext) -> list[Provider]:
     require_supported("soci", ctx.attrs.soci, ["auto", "disabled"])

@@ -124,8 +124,10 @@ pub fn used_names(library_names: &[String], code: &str) -> Vec<String> {
             code.match_indices(name.as_str()).any(|(at, _)| {
                 let before = code[..at].chars().next_back();
                 let after = code[at + name.len()..].chars().next();
-                let word = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '.');
-                !word(before) && !word(after)
+                // `x.name` is an attribute, not the name; `name.field` is a use of the name.
+                let before_word = before.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '.');
+                let after_word = after.is_some_and(|c| c.is_alphanumeric() || c == '_');
+                !before_word && !after_word
             })
         })
         .cloned()

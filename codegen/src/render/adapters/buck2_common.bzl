@@ -104,7 +104,7 @@ def compression_level(value: str, compress: str) -> int | None:
         fail("[rules_img] compression_level = {} is out of range for {} ({}-{}).".format(value, compress, low, high))
     return level
 
-def _src_line(path: str, file: Artifact) -> cmd_args:
+def _src_line(path: str, file: Artifact):
     # A source artifact's short path is relative to its package, like Bazel's package-relative path.
     return cmd_args(path, "\0", file.short_path, "\0", file, delimiter = "")
 
