@@ -1,4 +1,4 @@
 //! End-to-end harnesses.
 pub mod bazel;
-pub mod tool;
 pub mod buck2;
+pub mod tool;

@@ -20,7 +20,8 @@ pub fn img() -> &'static Path {
             .status()
             .expect("cargo runs");
         assert!(status.success(), "building img failed");
-        let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| repo_root().join("target"));
+        let target =
+            std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| repo_root().join("target"));
         let img = target.join("debug/img");
         assert!(img.is_file(), "{} was not built", img.display());
         img

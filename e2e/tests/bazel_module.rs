@@ -125,11 +125,8 @@ fn workspace(bazel: &Bazel7, mode: Mode) -> Workspace {
     }
     ws.write("BUILD.bazel", &build).unwrap();
     ws.write("data.txt", "hello\n").unwrap();
-    let tar = std::process::Command::new("tar")
-        .args(["-cf", "in.tar", "data.txt"])
-        .current_dir(ws.path())
-        .status()
-        .unwrap();
+    let tar =
+        std::process::Command::new("tar").args(["-cf", "in.tar", "data.txt"]).current_dir(ws.path()).status().unwrap();
     assert!(tar.success());
     ws
 }
@@ -165,7 +162,8 @@ fn rules_without_an_action_fail_at_analysis_naming_the_missing_capability() {
                 ws.bazel(&["build", &format!("//:{}_rule", rule.name)]).unwrap()
             };
             assert!(!output.status.success(), "{} in {} mode built", rule.name, ws.mode());
-            let expected = format!("{} is declared but not available yet in this rules_img: it needs {capability}", rule.name);
+            let expected =
+                format!("{} is declared but not available yet in this rules_img: it needs {capability}", rule.name);
             assert!(output.stderr.contains(&expected), "{} in {} mode:\n{}", rule.name, ws.mode(), output.stderr);
         }
     });
