@@ -5,6 +5,7 @@
 //! The request JSON is written by the rule at analysis time; outputs travel on the command line.
 //! Fields that carry many files name a param file (one entry per line) instead of embedding a list.
 
+pub mod deploy;
 pub mod image;
 pub mod layer;
 pub mod outputs;

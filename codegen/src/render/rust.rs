@@ -50,10 +50,33 @@ fn module_file(spec: &Spec, module: &str) -> String {
     let actions: Vec<&Action> = spec.actions.iter().filter(|a| a.module == module).collect();
     let mut out = header("//");
     let _ = writeln!(out, "//! Types of the `{module}` actions and documents.\n");
-    out.push_str("use std::collections::BTreeMap;\n\nuse serde::{Deserialize, Serialize};\n\n");
-    if !actions.is_empty() {
-        out.push_str("use crate::outputs::{self, OutputsError};\n\n");
+    let fields: Vec<&Field> = actions
+        .iter()
+        .flat_map(|a| &a.fields)
+        .chain(spec.structs.iter().filter(|s| s.module == module).flat_map(|s| &s.fields))
+        .collect();
+    if fields.iter().any(|f| matches!(f.ty, FieldType::StrMap | FieldType::OptStrMap)) {
+        out.push_str("use std::collections::BTreeMap;\n\n");
     }
+    out.push_str("use serde::{Deserialize, Serialize};\n\n");
+    if !actions.is_empty() {
+        out.push_str("use crate::outputs::{self, OutputsError};\n");
+    }
+    // Types of other modules this one names.
+    let mut imports: BTreeSet<String> = BTreeSet::new();
+    for field in &fields {
+        if let FieldType::Enum(t) | FieldType::List(t) | FieldType::Opt(t) | FieldType::Struct(t) = field.ty {
+            let home = spec.enums.iter().find(|e| e.name == t).map(|e| e.module);
+            let home = home.or_else(|| spec.structs.iter().find(|s| s.name == t).map(|s| s.module));
+            if let Some(home) = home.filter(|home| *home != module) {
+                imports.insert(format!("use crate::{home}::{t};"));
+            }
+        }
+    }
+    for import in &imports {
+        let _ = writeln!(out, "{import}");
+    }
+    out.push('\n');
     for e in spec.enums.iter().filter(|e| e.module == module) {
         enum_def(&mut out, e);
     }

@@ -2,6 +2,7 @@
 //! Adding an attribute is one edit here; `cargo run -p codegen` renders the rest.
 
 pub mod deploy;
+pub mod deploy_types;
 pub mod image;
 pub mod layer;
 pub mod model;
@@ -43,8 +44,8 @@ pub fn base() -> Spec {
         providers: providers::providers(),
         settings: settings::settings(),
         actions: [layer::actions(), image::actions()].concat(),
-        enums: [layer::enums(), image::enums()].concat(),
-        structs: [layer::structs(), image::structs()].concat(),
+        enums: [layer::enums(), image::enums(), deploy_types::enums()].concat(),
+        structs: [layer::structs(), image::structs(), deploy_types::structs()].concat(),
     }
 }
 
