@@ -1,4 +1,5 @@
 //! End-to-end harnesses.
 pub mod bazel;
 pub mod buck2;
+pub mod examples;
 pub mod tool;
