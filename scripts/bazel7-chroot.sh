@@ -51,6 +51,7 @@ wipe_chroot() {
 
 # Runs a command inside the chroot, in a private mount namespace: proc/dev exist only for this process tree.
 in_chroot() {
+    # shellcheck disable=SC2016 # the script's $1/$@ expand in the inner bash
     unshare -m --propagation private -- bash -euo pipefail -c '
         CH=$1; shift
         mount -t proc proc "$CH/proc"

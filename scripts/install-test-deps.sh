@@ -24,30 +24,29 @@ export DEBIAN_FRONTEND=noninteractive
 APT_INSTALL="apt-get install -y -qq -o Dpkg::Use-Pty=0 -o DPkg::Lock::Timeout=600"
 
 # Packages installed with their recommends / without (docker.io and podman pull in far too much otherwise).
-WITH_RECOMMENDS="debootstrap docker-registry skopeo umoci oci-image-tool containerd runc stargz-snapshotter
-    zstd pigz gzip hyperfine bazel-bootstrap bazel-skylib bazel-rules-java jq curl iproute2"
-NO_RECOMMENDS="docker.io podman"
+WITH_RECOMMENDS=(debootstrap docker-registry skopeo umoci oci-image-tool containerd runc stargz-snapshotter
+    zstd pigz gzip hyperfine bazel-bootstrap bazel-skylib bazel-rules-java jq curl iproute2)
+NO_RECOMMENDS=(docker.io podman)
 
-missing() { # prints the packages of "$@" that are not installed
+missing() { # prints the packages of "$@" that are not installed, one a line
     local p
     for p in "$@"; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || echo "$p"
     done
 }
 
-# shellcheck disable=SC2086
-need=$(missing $WITH_RECOMMENDS $NO_RECOMMENDS | tr '\n' ' ')
-if [ -n "${need// /}" ]; then
-    log "apt-get install: $need"
+mapfile -t need < <(missing "${WITH_RECOMMENDS[@]}" "${NO_RECOMMENDS[@]}")
+if [ ${#need[@]} -gt 0 ]; then
+    log "apt-get install: ${need[*]}"
     mkdir -p "$CACHE"
     APT_LOG=$CACHE/install-test-deps.apt.log
     apt-get update -qq >"$APT_LOG" 2>&1
-    # shellcheck disable=SC2086
-    $APT_INSTALL $(missing $WITH_RECOMMENDS) >>"$APT_LOG" 2>&1 || true
-    # shellcheck disable=SC2086
-    $APT_INSTALL --no-install-recommends $(missing $NO_RECOMMENDS) >>"$APT_LOG" 2>&1 || true
-    still=$(missing $WITH_RECOMMENDS $NO_RECOMMENDS | tr '\n' ' ')
-    [ -z "${still// /}" ] || die "could not install: $still (see $APT_LOG)"
+    mapfile -t need < <(missing "${WITH_RECOMMENDS[@]}")
+    [ ${#need[@]} -eq 0 ] || $APT_INSTALL "${need[@]}" >>"$APT_LOG" 2>&1 || true
+    mapfile -t need < <(missing "${NO_RECOMMENDS[@]}")
+    [ ${#need[@]} -eq 0 ] || $APT_INSTALL --no-install-recommends "${need[@]}" >>"$APT_LOG" 2>&1 || true
+    mapfile -t still < <(missing "${WITH_RECOMMENDS[@]}" "${NO_RECOMMENDS[@]}")
+    [ ${#still[@]} -eq 0 ] || die "could not install: ${still[*]} (see $APT_LOG)"
 fi
 
 # --- crane and umoci 0.6 from Debian sid, through a private apt configuration (no system sources change) ---
@@ -67,11 +66,12 @@ if ! command -v crane >/dev/null || [ ! -x "$UMOCI6" ]; then
         (cd "$SID/debs" && apt-get "${O[@]}" download crane umoci >/dev/null)
     fi
     if ! command -v crane >/dev/null; then
-        $APT_INSTALL "$SID"/debs/crane_*.deb >/dev/null 2>&1 || die "installing $(ls "$SID"/debs/crane_*.deb) failed"
+        $APT_INSTALL "$SID"/debs/crane_*.deb >/dev/null 2>&1 || die "installing $SID/debs/crane_*.deb failed"
     fi
     if [ ! -x "$UMOCI6" ]; then
         rm -rf "$CACHE/umoci6.tmp"
-        dpkg -x "$(ls "$SID"/debs/umoci_*.deb | head -n1)" "$CACHE/umoci6.tmp"
+        debs=("$SID"/debs/umoci_*.deb)
+        dpkg -x "${debs[0]}" "$CACHE/umoci6.tmp"
         rm -rf "$CACHE/umoci6" && mv "$CACHE/umoci6.tmp" "$CACHE/umoci6"
     fi
 fi

@@ -13,6 +13,9 @@ scripts/install-test-deps.sh
 step "Bazel 7.7.1 chroot (scripts/bazel7-chroot.sh; cached under /var/cache/rules_img)"
 scripts/bazel7-chroot.sh
 
+# Bazel servers stop when idle; this also removes the chroot's bind mounts when the suite ends.
+trap 'scripts/bazel7 --unmount-all >/dev/null 2>&1 || true' EXIT
+
 step "format, lints, generated files"
 cargo fmt --all --check
 cargo clippy --workspace --all-targets -- -D warnings

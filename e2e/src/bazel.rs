@@ -89,24 +89,11 @@ pub enum BazelError {
     #[error("the Bazel wrapper {0} is missing or not executable")]
     WrapperMissing(PathBuf),
     #[error("{action} {path}: {source}")]
-    Io {
-        action: &'static str,
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Io { action: &'static str, path: PathBuf, source: std::io::Error },
     #[error("`bazel {command}` in {workspace} did not finish within {timeout:?}; it was killed")]
-    Timeout {
-        command: String,
-        workspace: PathBuf,
-        timeout: Duration,
-    },
+    Timeout { command: String, workspace: PathBuf, timeout: Duration },
     #[error("`bazel {command}` in {workspace} failed ({status})\n--- stderr ---\n{stderr}")]
-    Failed {
-        command: String,
-        workspace: PathBuf,
-        status: ExitStatus,
-        stderr: String,
-    },
+    Failed { command: String, workspace: PathBuf, status: ExitStatus, stderr: String },
     #[error("`bazel {command}` printed no output files for {target}")]
     NoOutputs { command: String, target: String },
 }
@@ -153,7 +140,8 @@ impl Bazel7 {
             dir,
             binds: Vec::new(),
             timeout: DEFAULT_TIMEOUT,
-            server_may_run: std::cell::Cell::new(false),
+            ran_bazel: false.into(),
+            server_may_run: false.into(),
         })
     }
 }
@@ -174,6 +162,9 @@ pub struct Workspace {
     dir: tempfile::TempDir,
     binds: Vec<PathBuf>,
     timeout: Duration,
+    /// Bazel ran at least once, so there is an output base to delete.
+    ran_bazel: std::cell::Cell<bool>,
+    /// A command ran since the last `shutdown`.
     server_may_run: std::cell::Cell<bool>,
 }
 
@@ -222,11 +213,8 @@ impl Workspace {
     pub fn copy_dir(&self, from: &Path, relative: &str) -> Result<PathBuf, BazelError> {
         let dest = self.path().join(relative);
         for entry in walkdir::WalkDir::new(from).follow_links(false) {
-            let entry = entry.map_err(|e| BazelError::Io {
-                action: "reading",
-                path: from.to_path_buf(),
-                source: e.into(),
-            })?;
+            let entry =
+                entry.map_err(|e| BazelError::Io { action: "reading", path: from.to_path_buf(), source: e.into() })?;
             let rel = entry.path().strip_prefix(from).expect("walkdir yields paths below its root");
             if rel.components().next().is_some_and(|c| c.as_os_str().to_string_lossy().starts_with("bazel-")) {
                 continue;
@@ -255,8 +243,7 @@ impl Workspace {
         }
         command.arg("--").args(args);
         command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
-        // Own process group, so a timeout kills the wrapper and the Bazel client below it together.
-        std::os::unix::process::CommandExt::process_group(&mut command, 0);
+        self.ran_bazel.set(true);
         self.server_may_run.set(true);
         let child = command.spawn().map_err(io_error("running", &self.bazel.wrapper))?;
         self.wait(child, args)
@@ -270,8 +257,7 @@ impl Workspace {
             match child.try_wait().map_err(io_error("waiting for", &self.bazel.wrapper))? {
                 Some(status) => break status,
                 None if Instant::now() >= deadline => {
-                    kill_process_group(&child);
-                    let _ = child.wait();
+                    stop_client(&mut child);
                     return Err(BazelError::Timeout {
                         command: args.join(" "),
                         workspace: self.path().to_path_buf(),
@@ -281,11 +267,7 @@ impl Workspace {
                 None => thread::sleep(Duration::from_millis(50)),
             }
         };
-        Ok(BazelOutput {
-            status,
-            stdout: stdout.join().unwrap_or_default(),
-            stderr: stderr.join().unwrap_or_default(),
-        })
+        Ok(BazelOutput { status, stdout: stdout.join().unwrap_or_default(), stderr: stderr.join().unwrap_or_default() })
     }
 
     /// Runs `bazel <args>` and fails (with Bazel's stderr in the error) unless it exits 0.
@@ -327,10 +309,7 @@ impl Workspace {
         let output = self.bazel_ok(&args)?;
         let files: Vec<PathBuf> = output.stdout.lines().map(|line| Path::new(&execution_root).join(line)).collect();
         if files.is_empty() {
-            return Err(BazelError::NoOutputs {
-                command: args.join(" "),
-                target: target.to_owned(),
-            });
+            return Err(BazelError::NoOutputs { command: args.join(" "), target: target.to_owned() });
         }
         Ok(files)
     }
@@ -370,11 +349,13 @@ impl Workspace {
 
 impl Drop for Workspace {
     fn drop(&mut self) {
-        if !self.server_may_run.get() {
+        if !self.ran_bazel.get() {
             return;
         }
-        if let Err(e) = self.shutdown() {
-            eprintln!("warning: could not shut down Bazel in {}: {e}", self.path().display());
+        if self.server_may_run.get() {
+            if let Err(e) = self.shutdown() {
+                eprintln!("warning: could not shut down Bazel in {}: {e}", self.path().display());
+            }
         }
         let output_base = self.output_base();
         if std::env::var_os("RULES_IMG_KEEP_WORKSPACE").is_some() {
@@ -397,11 +378,35 @@ fn drain(mut pipe: impl Read + Send + 'static) -> JoinHandle<String> {
     })
 }
 
-fn kill_process_group(child: &Child) {
-    // `kill -KILL -<pgid>`: std has no process-group kill, and this is not worth a libc dependency.
-    let _ = Command::new("kill")
-        .args(["-KILL", &format!("-{}", child.id())])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
+/// Stops a Bazel client that ran over its time. scripts/bazel7 execs the client, so `child` is the client
+/// itself. A killed client leaves its command (and its actions) running in the server; an interrupted one
+/// makes the server cancel it, as Ctrl-C would. The third interrupt makes the client kill the server.
+fn stop_client(child: &mut Child) {
+    let interrupt = |child: &Child| {
+        let _ = Command::new("kill")
+            .args(["-s", "INT", &child.id().to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    };
+    let exited_within = |child: &mut Child, wait: Duration| {
+        let deadline = Instant::now() + wait;
+        while Instant::now() < deadline {
+            if matches!(child.try_wait(), Ok(Some(_))) {
+                return true;
+            }
+            thread::sleep(Duration::from_millis(100));
+        }
+        false
+    };
+    interrupt(child);
+    if exited_within(child, Duration::from_secs(20)) {
+        return;
+    }
+    interrupt(child);
+    interrupt(child);
+    if !exited_within(child, Duration::from_secs(10)) {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
 }
