@@ -2,4 +2,5 @@
 pub mod bazel;
 pub mod buck2;
 pub mod examples;
+pub mod runtimes;
 pub mod tool;

@@ -28,7 +28,8 @@ impl Dialect for Bazel {
         call("ctx.actions.declare_directory", vec![pos(name)])
     }
     fn files(&self, attr: &str) -> String {
-        format!("ctx.files.{attr}")
+        // Input sets are depsets on Bazel.
+        format!("depset(ctx.files.{attr})")
     }
     fn file_paths(&self, attr: &str) -> String {
         format!("[f.path for f in ctx.files.{attr}]")

@@ -517,7 +517,7 @@ fn layout_steps(root: &'static str, kind: &'static str, images: E) -> Vec<Step> 
                 ("root_kind", E::Str(kind)),
                 ("manifests", E::field(E::Var("images"), "request")),
                 ("format", E::Str(format)),
-                ("ref_name", E::None),
+                ("ref_name", E::Str("latest")),
             ],
             inputs: vec![E::Var(root)],
             input_sets: vec![E::field(E::Var("images"), "inputs")],

@@ -183,7 +183,7 @@ pub enum Expr {
     File(&'static str),
     /// The path of the file a value holds, or `None` (Buck2 renders artifacts as paths itself).
     PathOf(Box<Expr>),
-    /// The files of a file-list attribute.
+    /// The files of a file-list attribute, as an input set (a Bazel depset, a Buck2 list).
     Files(&'static str),
     /// The paths of the files of a file-list attribute.
     FilePaths(&'static str),
