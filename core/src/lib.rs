@@ -4,4 +4,12 @@
 //! crate's binary with one JSON request whose type lives in `img-contract`
 //! (rendered by `codegen` from the same spec as the Starlark).
 
+pub mod atomic;
+pub mod compress;
+pub mod digest;
+pub mod estargz;
+pub mod layer;
+pub mod oci;
 pub mod request;
+pub mod tarball;
+pub mod registry;

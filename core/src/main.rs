@@ -5,6 +5,8 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
+mod registry_cli;
+
 #[derive(Parser)]
 #[command(name = "img", version, about = "Build, push and load OCI images for Bazel and Buck2 (rules_img).")]
 struct Cli {
@@ -13,7 +15,26 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
-enum Command {}
+enum Command {
+    /// Build a layer blob and its metadata from files.
+    Layer(ActionArgs),
+    /// Turn an existing tar (plain, gzip or zstd) into a layer blob and its metadata.
+    LayerFromTar(ActionArgs),
+    /// Assemble an image manifest and config from layer metadata and an optional base.
+    Manifest(ActionArgs),
+    /// Assemble an image index from manifest descriptors.
+    Index(ActionArgs),
+    /// Write an image as an OCI image layout (directory or tar).
+    OciLayout(ActionArgs),
+    /// Write a `docker load` tarball of an image that is also an OCI layout.
+    DockerSave(ActionArgs),
+    /// Push an image or index (and its blobs) to a registry, from a push request.
+    Push(registry_cli::PushArgs),
+    /// Fetch a base image's manifests and configs (never layer blobs) into a directory.
+    Pull(registry_cli::PullArgs),
+    /// Run a local OCI registry.
+    Registry(registry_cli::RegistryArgs),
+}
 
 /// The arguments every build action takes.
 #[derive(Args)]
@@ -38,5 +59,40 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
-    match cli.command {}
+    match cli.command {
+        Command::Layer(args) => {
+            let request = img::request::read(&args.request)?;
+            let outputs = img_contract::layer::LayerOutputs::from_args(&args.outputs)?;
+            img::layer::build(&request, &outputs)?;
+        }
+        Command::LayerFromTar(args) => {
+            let request = img::request::read(&args.request)?;
+            let outputs = img_contract::layer::LayerFromTarOutputs::from_args(&args.outputs)?;
+            img::layer::from_tar::build(&request, &outputs)?;
+        }
+        Command::Manifest(args) => {
+            let request = img::request::read(&args.request)?;
+            let outputs = img_contract::image::ManifestOutputs::from_args(&args.outputs)?;
+            img::oci::manifest::build(&request, &outputs)?;
+        }
+        Command::Index(args) => {
+            let request = img::request::read(&args.request)?;
+            let outputs = img_contract::image::IndexOutputs::from_args(&args.outputs)?;
+            img::oci::index::build(&request, &outputs)?;
+        }
+        Command::OciLayout(args) => {
+            let request = img::request::read(&args.request)?;
+            let outputs = img_contract::image::OciLayoutOutputs::from_args(&args.outputs)?;
+            img::oci::layout::build(&request, &outputs)?;
+        }
+        Command::DockerSave(args) => {
+            let request = img::request::read(&args.request)?;
+            let outputs = img_contract::image::DockerSaveOutputs::from_args(&args.outputs)?;
+            img::oci::docker_save::build(&request, &outputs)?;
+        }
+        Command::Push(args) => registry_cli::run_push(args)?,
+        Command::Pull(args) => registry_cli::run_pull(args)?,
+        Command::Registry(args) => registry_cli::run_registry(args)?,
+    }
+    Ok(())
 }
