@@ -2,7 +2,6 @@
 //! built `img manifest` / `index` / `oci-layout` / `docker-save`.
 #![allow(dead_code)]
 
-pub mod daemon;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
