@@ -5,6 +5,34 @@ use serde::{Deserialize, Serialize};
 
 use crate::image::RootKind;
 
+/// Where `img load` loads to; `auto` picks containerd when reachable, then docker, then podman.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum LoadDaemon {
+    #[serde(rename = "auto")]
+    Auto,
+    #[serde(rename = "docker")]
+    Docker,
+    #[serde(rename = "containerd")]
+    Containerd,
+    #[serde(rename = "podman")]
+    Podman,
+    #[serde(rename = "generic")]
+    Generic,
+}
+
+impl LoadDaemon {
+    /// The value as it appears in JSON and Starlark.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LoadDaemon::Auto => "auto",
+            LoadDaemon::Docker => "docker",
+            LoadDaemon::Containerd => "containerd",
+            LoadDaemon::Podman => "podman",
+            LoadDaemon::Generic => "generic",
+        }
+    }
+}
+
 /// A registry repository a blob can be fetched from (a pulled base image's layers).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -51,6 +79,23 @@ pub struct PushRequest {
     /// Tags to apply after the manifest is pushed by digest.
     pub tags: Vec<String>,
     /// The manifest or index JSON to push.
+    pub root: String,
+    /// Whether `root` is a manifest or an index.
+    pub root_kind: RootKind,
+    /// The root manifest, or the index's children in order.
+    pub manifests: Vec<DeployManifest>,
+}
+
+/// What `img load` loads, written at build time by `image_load`. Paths are relative to the
+/// directory given by `img load --root` (the runfiles root on Bazel, absolute on Buck2).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoadRequest {
+    /// Where to load to.
+    pub daemon: LoadDaemon,
+    /// Full references to name the image, e.g. `example.com/app:latest`; may be empty.
+    pub names: Vec<String>,
+    /// The manifest or index JSON to load.
     pub root: String,
     /// Whether `root` is a manifest or an index.
     pub root_kind: RootKind,

@@ -54,6 +54,7 @@ PullInfo = provider(
 DeployInfo = provider(
     doc = "A deploy operation (push or load) that multi_deploy can run.",
     fields = {
+        "command": "`push` or `load`.",
         "image": "ImageManifestInfo or ImageIndexInfo of the image.",
         "deploy_manifest": "File: the deploy request of the operation.",
         "include_layers": "Whether layer blobs must be available locally at run time.",

@@ -52,8 +52,9 @@ PullInfo = provider(
 )
 
 DeployInfo = provider(
-    doc = "A deploy operation (push or load) that multi_deploy can run. Fields: image: ImageManifestInfo or ImageIndexInfo of the image. deploy_manifest: File: the deploy request of the operation. include_layers: Whether layer blobs must be available locally at run time.",
+    doc = "A deploy operation (push or load) that multi_deploy can run. Fields: command: `push` or `load`. image: ImageManifestInfo or ImageIndexInfo of the image. deploy_manifest: File: the deploy request of the operation. include_layers: Whether layer blobs must be available locally at run time.",
     fields = {
+        "command": provider_field(typing.Any, default = None),
         "image": provider_field(typing.Any, default = None),
         "deploy_manifest": provider_field(typing.Any, default = None),
         "include_layers": provider_field(typing.Any, default = None),

@@ -4,7 +4,18 @@
 use super::model::{EnumDef, Field, FieldType as F, StructDef};
 
 pub fn enums() -> Vec<EnumDef> {
-    vec![]
+    vec![EnumDef {
+        name: "LoadDaemon",
+        doc: "Where `img load` loads to; `auto` picks containerd when reachable, then docker, then podman.",
+        module: "deploy",
+        values: &[
+            ("Auto", "auto"),
+            ("Docker", "docker"),
+            ("Containerd", "containerd"),
+            ("Podman", "podman"),
+            ("Generic", "generic"),
+        ],
+    }]
 }
 
 pub fn structs() -> Vec<StructDef> {
@@ -62,6 +73,25 @@ pub fn structs() -> Vec<StructDef> {
                     F::List("DeployManifest"),
                     "The root manifest, or the index's children in order.",
                 ),
+            ],
+        },
+        StructDef {
+            name: "LoadRequest",
+            doc: "What `img load` loads, written at build time by `image_load`. Paths are relative to the \
+                  directory given by `img load --root` (the runfiles root on Bazel, absolute on Buck2).",
+            module: "deploy",
+            omit_empty: false,
+            default: false,
+            fields: vec![
+                Field::new("daemon", F::Enum("LoadDaemon"), "Where to load to."),
+                Field::new(
+                    "names",
+                    F::StrList,
+                    "Full references to name the image, e.g. `example.com/app:latest`; may be empty.",
+                ),
+                Field::new("root", F::Path, "The manifest or index JSON to load."),
+                Field::new("root_kind", F::Enum("RootKind"), "Whether `root` is a manifest or an index."),
+                Field::new("manifests", F::List("DeployManifest"), "The root manifest, or the index's children in order."),
             ],
         },
         StructDef {
