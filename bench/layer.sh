@@ -89,8 +89,8 @@ IMG=${CARGO_TARGET_DIR:-$REPO/target}/release/img
 [[ -x $IMG ]] || { echo "bench/layer.sh: $IMG not found after the build" >&2; exit 1; }
 
 # --- Requests: the data directory as one tree artifact (like `tar -C $BENCH_DIR data`).
-printf 'data\0data\0%s\n' "$DATA" > "$BENCH_DIR/all.srcs"
-printf 'data\0data\0%s\n' "$DATA/small" > "$BENCH_DIR/small.srcs"
+printf 'data\0data\0s%s\n' "$DATA" > "$BENCH_DIR/all.srcs"
+printf 'data\0data\0s%s\n' "$DATA/small" > "$BENCH_DIR/small.srcs"
 request() { # name compress level srcs
   cat > "$BENCH_DIR/$1.json" <<EOF
 {"created_by":"bench","compress":"$2","compression_level":$3,"compression_jobs":2,"estargz":false,

@@ -5,7 +5,7 @@ This is the one place where rules_img's Buck2 Starlark is written by hand; its B
 bazel_common.bzl. Keep the two in step: same function names, same arguments, same results.
 """
 
-load("//img/private:providers.bzl", "ImageIndexInfo", "ImageManifestInfo", "ImageToolchainInfo", "LayersInfo", "PullInfo")
+load("//img/private:providers.bzl", "DeployInfo", "ImageIndexInfo", "ImageManifestInfo", "ImageToolchainInfo", "LayersInfo", "PullInfo")
 
 def fail_not_yet(ctx: AnalysisContext, rule_name: str, capability: str):
     """Fails analysis of a rule whose action does not exist yet."""
@@ -30,6 +30,76 @@ def require_supported(attr_name: str, value: str, supported: list[str]):
             repr(value),
             ", ".join(supported),
         ))
+
+def require_unset(attr_name: str, value: typing.Any):
+    """Fails when an attribute rules_img accepts for compatibility, but does not implement yet, is set."""
+    if value:
+        fail("{} is not supported by this rules_img yet; leave it unset.".format(attr_name))
+
+def require_no_templates(values: list, more_values: list):
+    """Fails on `{{...}}` templates: stamping and template expansion are not implemented yet."""
+    for value in values + more_values:
+        if "{{" in value:
+            fail("{} is a template; template expansion is not supported by this rules_img yet.".format(repr(value)))
+
+def tags(tag: str, tag_list: list[str]) -> list[str]:
+    """`tag` and `tag_list`, deduplicated and sorted."""
+    return sorted({name: None for name in ([tag] if tag else []) + tag_list}.keys())
+
+def load_names(registry: str, repository: str, tag: str, tag_list: list[str]) -> list[str]:
+    """The names `image_load` gives the image: `[registry/]repository:tag` per tag (`latest` without tags)."""
+    all_tags = tags(tag, tag_list)
+    if not repository:
+        return all_tags
+    base = registry + "/" + repository if registry else repository
+    return [base + ":" + name for name in (all_tags or ["latest"])]
+
+def deploy_image(ctx: AnalysisContext, target: Dependency) -> struct:
+    """The image an image_push / image_load deploys, as request entries and the files they need."""
+    if ImageManifestInfo in target:
+        info = target[ImageManifestInfo]
+        root, root_kind, manifests = info.manifest, "manifest", [info]
+    else:
+        info = target[ImageIndexInfo]
+        root, root_kind, manifests = info.index, "index", info.manifests
+    files = [root]
+    entries = []
+    for manifest in manifests:
+        layers = []
+        for layer in manifest.layers:
+            layers.append({
+                "blob": layer.blob,
+                "metadata": layer.metadata,
+                "sources": [{"registry": s.registry, "repository": s.repository} for s in layer.sources],
+            })
+            files.append(layer.metadata)
+            if layer.blob:
+                files.append(layer.blob)
+        entries.append({"config": manifest.config, "layers": layers, "manifest": manifest.manifest})
+        files.extend([manifest.manifest, manifest.config])
+    return struct(info = info, root = root, root_kind = root_kind, manifests = entries, files = files)
+
+def write_document(ctx: AnalysisContext, suffix: str, document: dict[str, typing.Any]) -> Artifact:
+    """Writes a document of the contract as JSON; paths are absolute, since `buck2 run` runs in any directory."""
+    return ctx.actions.write_json(ctx.label.name + suffix, document, absolute = True)
+
+def deploy_launcher(ctx: AnalysisContext, command: str, request: Artifact, files: list) -> struct:
+    """What an image_push / image_load runs: `img <command> --request <request>`."""
+    tool = ctx.attrs._img_toolchain[ImageToolchainInfo].tool_exe
+    return struct(args = cmd_args(tool, command, "--request", request, hidden = files), outputs = [request])
+
+def multi_deploy_launcher(ctx: AnalysisContext) -> struct:
+    """What a multi_deploy runs: `img deploy --push <request> --load <request>...`."""
+    tool = ctx.attrs._img_toolchain[ImageToolchainInfo].tool_exe
+    args = cmd_args(tool, "deploy")
+    hidden = []
+    for operation in ctx.attrs.operations:
+        info = operation[DeployInfo]
+        if info.command not in ctx.attrs.deploy_operations:
+            continue
+        args.add("--" + info.command, info.deploy_manifest)
+        hidden.append(operation[RunInfo].args)
+    return struct(args = cmd_args(args, hidden = hidden), outputs = [])
 
 def file_path(file: Artifact | None) -> Artifact | None:
     """The file itself: `write_json` renders artifacts as paths."""
@@ -107,7 +177,8 @@ def compression_level(value: str, compress: str) -> int | None:
 
 def _src_line(path: str, file: Artifact):
     # A source artifact's short path is relative to its package, like Bazel's package-relative path.
-    return cmd_args(path, "\0", file.short_path, "\0", file, delimiter = "")
+    origin = "s" if file.is_source else "g"
+    return cmd_args(path, "\0", file.short_path, "\0", origin, file, delimiter = "")
 
 def _runfiles_list(ctx: AnalysisContext, index: int, info: DefaultInfo) -> (Artifact, list):
     files = [output for output in info.other_outputs if isinstance(output, Artifact)]

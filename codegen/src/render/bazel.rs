@@ -44,6 +44,17 @@ impl Dialect for Bazel {
         for ret in returns {
             match ret {
                 Ret::Default(vars) => out.push(call("DefaultInfo", vec![kw("files", depset(vars))])),
+                Ret::Runnable(launcher) => {
+                    let launcher = rules::expr(self, launcher).flat();
+                    out.push(call(
+                        "DefaultInfo",
+                        vec![
+                            kw("executable", raw(format!("{launcher}.executable"))),
+                            kw("files", raw(format!("depset([{launcher}.executable])"))),
+                            kw("runfiles", raw(format!("{launcher}.runfiles"))),
+                        ],
+                    ));
+                }
                 Ret::Group(name, vars) => groups.push(kw(*name, depset(vars))),
                 Ret::Provider(p, fields) => {
                     out.push(rules::expr(self, &crate::spec::Expr::Make(p, fields.clone())));

@@ -48,6 +48,11 @@ impl Dialect for Buck2 {
         for ret in returns {
             match ret {
                 Ret::Default(vars) => default.push(kw("default_outputs", outputs(vars))),
+                Ret::Runnable(launcher) => {
+                    let launcher = rules::expr(self, launcher).flat();
+                    default.push(kw("default_outputs", raw(format!("{launcher}.outputs"))));
+                    others.push(call("RunInfo", vec![kw("args", raw(format!("{launcher}.args")))]));
+                }
                 Ret::Group(name, vars) => groups
                     .push((string(*name), list(vec![call("DefaultInfo", vec![kw("default_outputs", outputs(vars))])]))),
                 Ret::Provider(p, fields) => others.push(rules::expr(self, &crate::spec::Expr::Make(p, fields.clone()))),

@@ -41,6 +41,18 @@ pub fn implementation(dialect: &dyn Dialect, spec: &Spec, rule: &Rule, body: &Im
                 let name = Code::Raw(format!("ctx.label.name + {}", expr(dialect, suffix).flat()));
                 out.assign(1, var, &call(dialect.declare(), vec![crate::render::starlark::pos(name)]));
             }
+            Step::WriteDocument { var, suffix, fields, .. } => {
+                let document = Code::Dict(fields.iter().map(|(k, v)| (string(*k), expr(dialect, v))).collect());
+                let write = call(
+                    "write_document",
+                    vec![
+                        crate::render::starlark::pos(raw("ctx")),
+                        crate::render::starlark::pos(string(*suffix)),
+                        crate::render::starlark::pos(document),
+                    ],
+                );
+                out.assign(1, var, &write);
+            }
             Step::DeclareDir { var, suffix } => {
                 let name = Code::Raw(format!("ctx.label.name + {}", expr(dialect, suffix).flat()));
                 out.assign(1, var, &dialect.declare_dir(name));
@@ -96,6 +108,7 @@ pub fn expr(dialect: &dyn Dialect, e: &Expr) -> Code {
         Expr::Name => raw("ctx.label.name"),
         Expr::Ctx => raw("ctx"),
         Expr::None => raw("None"),
+        Expr::Bool(b) => raw(if *b { "True" } else { "False" }),
         Expr::Auto { attr, setting } => {
             raw(format!("resolve_auto(ctx.{attrs}.{attr}, {})", dialect.setting_attr(setting)))
         }
@@ -111,6 +124,7 @@ pub fn expr(dialect: &dyn Dialect, e: &Expr) -> Code {
         Expr::List(items) => list(items.iter().map(|i| expr(dialect, i)).collect()),
         Expr::NoneIfEmpty(v) => raw(format!("{} or None", expr(dialect, v).flat())),
         Expr::Make(p, fields) => call(*p, fields.iter().map(|(k, v)| kw(*k, expr(dialect, v))).collect()),
+        Expr::Dict(items) => Code::Dict(items.iter().map(|(k, v)| (string(*k), expr(dialect, v))).collect()),
     }
 }
 

@@ -1,6 +1,6 @@
 //! Deploying: `image_push`, `image_load`, `multi_deploy`, and pulling base images (`pull`).
 
-use super::model::{Attr, AttrType as T, Body, Default as D, LoadFile, Rule, RuleKind};
+use super::model::{Attr, AttrType as T, Body, Default as D, Expr as E, Impl, LoadFile, Ret, Rule, RuleKind, Step};
 
 const STAMP: &[&str] = &["auto", "force", "disabled"];
 const IMAGE: &[&str] = &["ImageManifestInfo", "ImageIndexInfo"];
@@ -153,7 +153,7 @@ pub fn image_push() -> Rule {
         settings: vec![],
         provides: vec!["DeployInfo"],
         output_groups: vec![("deploy_manifest", "the deploy request")],
-        body: Body::NotYet { capability: "`img push` (pushing to registries; the Registries issue)" },
+        body: Body::Impl(push_impl()),
         transition: None,
         reads_platform: false,
         buck2_note: "",
@@ -181,13 +181,10 @@ pub fn image_load() -> Rule {
         file: LoadFile::Load,
         kind: RuleKind::Executable,
         attrs,
-        settings: vec![],
+        settings: vec!["load_daemon"],
         provides: vec!["DeployInfo"],
-        output_groups: vec![
-            ("deploy_manifest", "the deploy request"),
-            ("tarball", "a `docker load` tarball of the image"),
-        ],
-        body: Body::NotYet { capability: "`img load` (loading into local runtimes; the Loading issue)" },
+        output_groups: vec![("deploy_manifest", "the load request")],
+        body: Body::Impl(load_impl()),
         transition: None,
         reads_platform: false,
         buck2_note: "",
@@ -236,7 +233,7 @@ pub fn multi_deploy() -> Rule {
         settings: vec![],
         provides: vec![],
         output_groups: vec![("deploy_manifest", "the merged deploy request")],
-        body: Body::NotYet { capability: "`img deploy` of several operations (the Loading issue)" },
+        body: Body::Impl(multi_deploy_impl()),
         transition: None,
         reads_platform: false,
         buck2_note: "",
@@ -290,5 +287,139 @@ pub fn pull() -> Rule {
         reads_platform: false,
         buck2_note: "Buck2 has no repository rules: `pull` is a build rule whose action runs `img pull` pinned by \
                      digest and verifies what it downloads.",
+    }
+}
+
+/// `require_supported(attr, value, supported)`: a value rules_img accepts but does not implement.
+fn supported(attr: &'static str, values: &[&'static str]) -> Step {
+    Step::Do(E::call(
+        "require_supported",
+        vec![E::Str(attr), E::Attr(attr), E::List(values.iter().map(|v| E::Str(v)).collect())],
+    ))
+}
+
+/// `require_unset(attr, value)`: an attribute rules_img accepts but does not implement yet.
+fn unset(attr: &'static str) -> Step {
+    Step::Do(E::call("require_unset", vec![E::Str(attr), E::Attr(attr)]))
+}
+
+fn push_impl() -> Impl {
+    Impl {
+        steps: vec![
+            supported("strategy", &["auto", "eager"]),
+            supported("push_at_build_time", &["auto", "disabled"]),
+            supported("sign", &["auto", "disabled"]),
+            supported("deduplicated_push", &["auto", "disabled"]),
+            supported("forbid_layer_push", &["auto", "disabled"]),
+            unset("tag_file"),
+            unset("destination_file"),
+            unset("manifest_tags"),
+            unset("referrers"),
+            unset("sign_setting"),
+            unset("build_settings"),
+            Step::Do(E::call(
+                "require_no_templates",
+                vec![E::List(vec![E::Attr("registry"), E::Attr("repository"), E::Attr("tag")]), E::Attr("tag_list")],
+            )),
+            Step::Let("image", E::call("deploy_image", vec![E::Ctx, E::Attr("image")])),
+            Step::WriteDocument {
+                var: "request",
+                suffix: ".push.json",
+                document: "PushRequest",
+                fields: vec![
+                    ("registry", E::Attr("registry")),
+                    ("repository", E::Attr("repository")),
+                    ("tags", E::call("tags", vec![E::Attr("tag"), E::Attr("tag_list")])),
+                    ("root", E::field(E::Var("image"), "root")),
+                    ("root_kind", E::field(E::Var("image"), "root_kind")),
+                    ("manifests", E::field(E::Var("image"), "manifests")),
+                ],
+            },
+            Step::Let(
+                "launcher",
+                E::call(
+                    "deploy_launcher",
+                    vec![E::Ctx, E::Str("push"), E::Var("request"), E::field(E::Var("image"), "files")],
+                ),
+            ),
+        ],
+        returns: vec![
+            Ret::Runnable(E::Var("launcher")),
+            Ret::Group("deploy_manifest", vec!["request"]),
+            Ret::Provider(
+                "DeployInfo",
+                vec![
+                    ("command", E::Str("push")),
+                    ("image", E::field(E::Var("image"), "info")),
+                    ("deploy_manifest", E::Var("request")),
+                    ("include_layers", E::Bool(true)),
+                ],
+            ),
+        ],
+    }
+}
+
+fn load_impl() -> Impl {
+    Impl {
+        steps: vec![
+            supported("strategy", &["auto", "eager"]),
+            supported("daemon", &["auto", "docker", "containerd", "podman", "generic"]),
+            unset("tag_file"),
+            unset("build_settings"),
+            Step::Do(E::call(
+                "require_no_templates",
+                vec![E::List(vec![E::Attr("registry"), E::Attr("repository"), E::Attr("tag")]), E::Attr("tag_list")],
+            )),
+            Step::Let("image", E::call("deploy_image", vec![E::Ctx, E::Attr("image")])),
+            Step::WriteDocument {
+                var: "request",
+                suffix: ".load.json",
+                document: "LoadRequest",
+                fields: vec![
+                    ("daemon", E::Auto { attr: "daemon", setting: "load_daemon" }),
+                    (
+                        "names",
+                        E::call(
+                            "load_names",
+                            vec![E::Attr("registry"), E::Attr("repository"), E::Attr("tag"), E::Attr("tag_list")],
+                        ),
+                    ),
+                    ("root", E::field(E::Var("image"), "root")),
+                    ("root_kind", E::field(E::Var("image"), "root_kind")),
+                    ("manifests", E::field(E::Var("image"), "manifests")),
+                ],
+            },
+            Step::Let(
+                "launcher",
+                E::call(
+                    "deploy_launcher",
+                    vec![E::Ctx, E::Str("load"), E::Var("request"), E::field(E::Var("image"), "files")],
+                ),
+            ),
+        ],
+        returns: vec![
+            Ret::Runnable(E::Var("launcher")),
+            Ret::Group("deploy_manifest", vec!["request"]),
+            Ret::Provider(
+                "DeployInfo",
+                vec![
+                    ("command", E::Str("load")),
+                    ("image", E::field(E::Var("image"), "info")),
+                    ("deploy_manifest", E::Var("request")),
+                    ("include_layers", E::Bool(true)),
+                ],
+            ),
+        ],
+    }
+}
+
+fn multi_deploy_impl() -> Impl {
+    Impl {
+        steps: vec![
+            supported("push_strategy", &["auto", "eager"]),
+            supported("load_strategy", &["auto", "eager"]),
+            Step::Let("launcher", E::call("multi_deploy_launcher", vec![E::Ctx])),
+        ],
+        returns: vec![Ret::Runnable(E::Var("launcher"))],
     }
 }

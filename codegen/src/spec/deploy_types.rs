@@ -91,7 +91,11 @@ pub fn structs() -> Vec<StructDef> {
                 ),
                 Field::new("root", F::Path, "The manifest or index JSON to load."),
                 Field::new("root_kind", F::Enum("RootKind"), "Whether `root` is a manifest or an index."),
-                Field::new("manifests", F::List("DeployManifest"), "The root manifest, or the index's children in order."),
+                Field::new(
+                    "manifests",
+                    F::List("DeployManifest"),
+                    "The root manifest, or the index's children in order.",
+                ),
             ],
         },
         StructDef {

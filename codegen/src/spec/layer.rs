@@ -297,7 +297,10 @@ pub fn actions() -> Vec<Action> {
         Action {
             subcommand: "layer",
             doc: "Build one layer blob and its metadata from files.\n\n\
-                  Param file `srcs`: one line per source, `<image path>\\0<relative path>\\0<host path>`. All lines \
+                  Param file `srcs`: one line per source, `<image path>\\0<relative path>\\0<origin><host path>`, \
+                  where `<origin>` is `s` for a source file (executable when the file on disk is: version control \
+                  keeps that bit) or `g` for a generated file (never executable: Bazel marks every output \
+                  executable, so the bit on disk says nothing; executables go through `executables`). All lines \
                   that share an image path form one source: a single line places the host file (or walks the host \
                   directory) at the image path; several lines make the image path a directory and place each file at \
                   `<image path>/<relative path>` (`multi_file_layout = \"package_relative\"`) or \

@@ -114,6 +114,28 @@ pub fn check(spec: &Spec) -> Result<(), Vec<String>> {
                 | Step::Do(e)
                 | Step::Declare { suffix: e, .. }
                 | Step::DeclareDir { suffix: e, .. } => exprs.push(e),
+                Step::WriteDocument { document, fields, .. } => {
+                    match spec.structs.iter().find(|s| s.name == *document) {
+                        None => problems.push(format!("{}: unknown document {document}", rule.name)),
+                        Some(def) => {
+                            for field in &def.fields {
+                                let bound = fields.iter().filter(|(name, _)| *name == field.name).count();
+                                if bound != 1 {
+                                    problems.push(format!(
+                                        "{}: document field {document}.{} is bound {bound} times",
+                                        rule.name, field.name
+                                    ));
+                                }
+                            }
+                            for (name, _) in fields {
+                                if !def.fields.iter().any(|f| f.name == *name) {
+                                    problems.push(format!("{}: {document} has no field {name}", rule.name));
+                                }
+                            }
+                        }
+                    }
+                    exprs.extend(fields.iter().map(|(_, e)| e));
+                }
                 Step::Run(run) => {
                     let Some(action) = spec.action(run.action) else {
                         problems.push(format!("{}: unknown action {}", rule.name, run.action));
@@ -149,7 +171,7 @@ pub fn check(spec: &Spec) -> Result<(), Vec<String>> {
                     check_make(spec, rule.name, p, fields, &mut problems);
                     exprs.extend(fields.iter().map(|(_, e)| e));
                 }
-                Ret::Extend(e) => exprs.push(e),
+                Ret::Extend(e) | Ret::Runnable(e) => exprs.push(e),
                 _ => {}
             }
         }
@@ -174,6 +196,7 @@ pub fn check(spec: &Spec) -> Result<(), Vec<String>> {
                     check_make(spec, rule.name, p, fields, &mut problems);
                     stack.extend(fields.iter().map(|(_, e)| e));
                 }
+                Expr::Dict(items) => stack.extend(items.iter().map(|(_, e)| e)),
                 _ => {}
             }
         }

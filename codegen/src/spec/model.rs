@@ -152,6 +152,9 @@ pub enum Step {
     Run(Run),
     /// Evaluate an expression for its effect (a check that fails analysis).
     Do(Expr),
+    /// Write a document of the contract (e.g. a `PushRequest` read by `img push` at run time) to
+    /// `<target name><suffix>`; every field of the document is bound once.
+    WriteDocument { var: &'static str, suffix: &'static str, document: &'static str, fields: Vec<(&'static str, Expr)> },
 }
 
 /// Running one action of the tool.
@@ -209,8 +212,12 @@ pub enum Expr {
     Ctx,
     /// `None`.
     None,
+    /// `True` or `False`.
+    Bool(bool),
     /// A provider instance built from fields.
     Make(&'static str, Vec<(&'static str, Expr)>),
+    /// A dict with string keys.
+    Dict(Vec<(&'static str, Expr)>),
 }
 
 /// One entry of what a rule implementation returns.
@@ -224,6 +231,9 @@ pub enum Ret {
     Provider(&'static str, Vec<(&'static str, Expr)>),
     /// More providers: an expression that evaluates to a (possibly empty) list of them.
     Extend(Expr),
+    /// What `bazel run` / `buck2 run` runs: an adapter's launcher (Bazel: `DefaultInfo` with the
+    /// executable and its runfiles; Buck2: `RunInfo`). Takes the place of `Ret::Default`.
+    Runnable(Expr),
 }
 
 /// A rule attribute.

@@ -108,8 +108,20 @@ fn read_param_file(path: &Path, what: &'static str) -> Result<String, LayerError
     fs::read_to_string(path).map_err(|source| LayerError::ReadInput { what, path: path.to_owned(), source })
 }
 
-/// One `srcs` line: line number, relative path, host path.
-type SrcsLine = (usize, String, String);
+/// One `srcs` line: line number, relative path, host path, where its mode comes from.
+type SrcsLine = (usize, String, String, ModeFrom);
+
+/// Whether a file is executable (mode 0755) or not (0644), unless file metadata says otherwise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ModeFrom {
+    /// The executable bit on disk: source files (version control keeps it) and runfiles.
+    Disk,
+    /// Never executable: a generated file placed as a file. Bazel marks every output executable,
+    /// so the bit on disk says nothing; Buck2 does not, so this keeps both systems' layers equal.
+    Generated,
+    /// Always executable: the executable of an `executables` entry.
+    Executable,
+}
 
 fn collect_srcs(file: &Path, layout: MultiFileLayout, plan: &mut Plan) -> Result<(), LayerError> {
     let text = read_param_file(file, "srcs param file")?;
@@ -121,22 +133,26 @@ fn collect_srcs(file: &Path, layout: MultiFileLayout, plan: &mut Plan) -> Result
             continue;
         }
         let fields: Vec<&str> = line.split('\0').collect();
-        let [image, relative, host] = fields[..] else {
-            return Err(LayerError::MalformedLine {
-                file: file.to_owned(),
-                line: number,
-                reason: format!("expected `<image path>\\0<relative path>\\0<host path>`, got {line:?}"),
-            });
+        let malformed = || LayerError::MalformedLine {
+            file: file.to_owned(),
+            line: number,
+            reason: format!("expected `<image path>\\0<relative path>\\0<s|g><host path>`, got {line:?}"),
+        };
+        let [image, relative, origin_and_host] = fields[..] else { return Err(malformed()) };
+        let (mode, host) = match origin_and_host.split_at(1.min(origin_and_host.len())) {
+            ("s", host) => (ModeFrom::Disk, host),
+            ("g", host) => (ModeFrom::Generated, host),
+            _ => return Err(malformed()),
         };
         let slot = *index.entry(image.to_owned()).or_insert_with(|| {
             groups.push((image.to_owned(), Vec::new()));
             groups.len() - 1
         });
-        groups[slot].1.push((number, relative.to_owned(), host.to_owned()));
+        groups[slot].1.push((number, relative.to_owned(), host.to_owned(), mode));
     }
     for (image, lines) in groups {
         let single = lines.len() == 1;
-        for (number, relative, host) in lines {
+        for (number, relative, host, mode) in lines {
             let origin: Arc<str> = format!("srcs line {number} ({host})").into();
             let base = normalize(&image, &origin)?;
             let target = if single {
@@ -148,7 +164,7 @@ fn collect_srcs(file: &Path, layout: MultiFileLayout, plan: &mut Plan) -> Result
                 };
                 normalize(&join(&base, placed), &origin)?
             };
-            place(plan, &target, Path::new(&host), &origin)?;
+            place(plan, &target, Path::new(&host), mode, &origin)?;
         }
     }
     Ok(())
@@ -157,12 +173,12 @@ fn collect_srcs(file: &Path, layout: MultiFileLayout, plan: &mut Plan) -> Result
 fn collect_executable(executable: &Executable, plan: &mut Plan) -> Result<(), LayerError> {
     let origin: Arc<str> = format!("executable {:?}", executable.path).into();
     let exe_path = normalize(&executable.path, &origin)?;
-    place(plan, &exe_path, Path::new(&executable.file), &origin)?;
+    place(plan, &exe_path, Path::new(&executable.file), ModeFrom::Executable, &origin)?;
     let root = format!("{exe_path}.runfiles");
     let main = join(&root, &executable.workspace_name);
     if let Some(mapping) = &executable.repo_mapping {
         for at in [join(&root, "_repo_mapping"), format!("{exe_path}.repo_mapping")] {
-            place(plan, &at, Path::new(mapping), &origin)?;
+            place(plan, &at, Path::new(mapping), ModeFrom::Disk, &origin)?;
         }
     }
     let Some(runfiles) = &executable.runfiles else { return Ok(()) };
@@ -192,17 +208,17 @@ fn collect_executable(executable: &Executable, plan: &mut Plan) -> Result<(), La
             let entry = Entry { path: target, kind: Kind::Regular { size: 0 }, attrs: Attributes::file(false) };
             insert(plan, Planned { entry, content: Content::Nothing, origin: line_origin, inode: None })?;
         } else {
-            place(plan, &target, Path::new(host), &line_origin)?;
+            place(plan, &target, Path::new(host), ModeFrom::Disk, &line_origin)?;
         }
     }
     Ok(())
 }
 
 /// Places a host file at `image_path`, or walks a host directory (a tree artifact) below it.
-fn place(plan: &mut Plan, image_path: &str, host: &Path, origin: &Arc<str>) -> Result<(), LayerError> {
+fn place(plan: &mut Plan, image_path: &str, host: &Path, mode: ModeFrom, origin: &Arc<str>) -> Result<(), LayerError> {
     let metadata = stat(host, origin)?;
     if !metadata.is_dir() {
-        return insert(plan, host_file(image_path, host, &metadata, origin));
+        return insert(plan, host_file(image_path, host, &metadata, mode, origin));
     }
     let directory = |path: String| Planned {
         entry: Entry { path, kind: Kind::Directory, attrs: Attributes::directory() },
@@ -228,7 +244,7 @@ fn place(plan: &mut Plan, image_path: &str, host: &Path, origin: &Arc<str>) -> R
         if metadata.is_dir() {
             insert(plan, directory(path))?;
         } else if metadata.is_file() {
-            insert(plan, host_file(&path, item.path(), &metadata, origin))?;
+            insert(plan, host_file(&path, item.path(), &metadata, mode, origin))?;
         }
         // Sockets, FIFOs and devices inside tree artifacts are skipped: they are not build outputs.
     }
@@ -254,8 +270,12 @@ fn walk_error(err: walkdir::Error, root: &Path, origin: &Arc<str>) -> LayerError
     LayerError::ReadInput { what: "tree artifact", path, source }
 }
 
-fn host_file(image_path: &str, host: &Path, metadata: &fs::Metadata, origin: &Arc<str>) -> Planned {
-    let executable = metadata.mode() & 0o111 != 0;
+fn host_file(image_path: &str, host: &Path, metadata: &fs::Metadata, mode: ModeFrom, origin: &Arc<str>) -> Planned {
+    let executable = match mode {
+        ModeFrom::Disk => metadata.mode() & 0o111 != 0,
+        ModeFrom::Generated => false,
+        ModeFrom::Executable => true,
+    };
     Planned {
         entry: Entry {
             path: image_path.to_owned(),

@@ -2,7 +2,6 @@
 //! built `img manifest` / `index` / `oci-layout` / `docker-save`.
 #![allow(dead_code)]
 
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
@@ -153,7 +152,7 @@ impl Workspace {
             if *executable {
                 std::fs::set_permissions(&host, std::fs::Permissions::from_mode(0o755)).unwrap();
             }
-            srcs.push_str(&format!("{image_path}\0{index}\0{}\n", host.display()));
+            srcs.push_str(&format!("{image_path}\0{index}\0s{}\n", host.display()));
         }
         let srcs = self.file(&format!("src/{name}.srcs"), srcs);
         let request = json!({

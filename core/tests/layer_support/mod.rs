@@ -74,7 +74,7 @@ impl Workspace {
     /// Writes a `srcs` param file from (image path, relative path, host path) triples.
     pub fn srcs(&self, name: &str, lines: &[(&str, &str, &Path)]) -> PathBuf {
         let text: String =
-            lines.iter().map(|(image, rel, host)| format!("{image}\0{rel}\0{}\n", host.display())).collect();
+            lines.iter().map(|(image, rel, host)| format!("{image}\0{rel}\0s{}\n", host.display())).collect();
         self.file(name, text)
     }
 

@@ -4,7 +4,7 @@ This is the one place where rules_img's Bazel Starlark is written by hand; its B
 buck2_common.bzl. Keep the two in step: same function names, same arguments, same results.
 """
 
-load("//img/private:providers.bzl", "ImageIndexInfo", "ImageManifestInfo", "ImageToolchainInfo", "ImgPlatformInfo", "ImgSettingInfo", "LayersInfo", "PullInfo")
+load("//img/private:providers.bzl", "DeployInfo", "ImageIndexInfo", "ImageManifestInfo", "ImageToolchainInfo", "ImgPlatformInfo", "ImgSettingInfo", "LayersInfo", "PullInfo")
 
 TOOLCHAIN_TYPE = Label("//img:toolchain_type")
 
@@ -42,6 +42,147 @@ def require_supported(attr_name, value, supported):
             repr(value),
             ", ".join(supported),
         ))
+
+def require_unset(attr_name, value):
+    """Fails when an attribute rules_img accepts for compatibility, but does not implement yet, is set."""
+    if value:
+        fail("{} is not supported by this rules_img yet; leave it unset.".format(attr_name))
+
+def require_no_templates(values, more_values):
+    """Fails on `{{...}}` templates: stamping and template expansion are not implemented yet."""
+    for value in values + more_values:
+        if "{{" in value:
+            fail("{} is a template; template expansion is not supported by this rules_img yet.".format(repr(value)))
+
+def tags(tag, tag_list):
+    """`tag` and `tag_list`, deduplicated and sorted."""
+    return sorted({name: None for name in ([tag] if tag else []) + tag_list}.keys())
+
+def load_names(registry, repository, tag, tag_list):
+    """The names `image_load` gives the image: `[registry/]repository:tag` per tag (`latest` without tags).
+
+    Without `repository`, the tags are full references (the rules_oci style).
+
+    Args:
+      registry: The registry part of the name, or empty.
+      repository: The repository part of the name, or empty.
+      tag: A tag, or empty.
+      tag_list: More tags.
+
+    Returns:
+      A list of full references.
+    """
+    all_tags = tags(tag, tag_list)
+    if not repository:
+        return all_tags
+    base = registry + "/" + repository if registry else repository
+    return [base + ":" + name for name in (all_tags or ["latest"])]
+
+def _rlocation(ctx, file):
+    path = file.short_path
+    if path.startswith("../"):
+        return path[3:]
+    return ctx.workspace_name + "/" + path
+
+def deploy_image(ctx, target):
+    """The image an image_push / image_load deploys, as request entries and the files they need.
+
+    Paths are relative to the runfiles root, where the launcher runs `img`.
+
+    Args:
+      ctx: The rule context.
+      target: The `image` attribute's target.
+
+    Returns:
+      struct(info, root, root_kind, manifests (DeployManifest entries), files (depset)).
+    """
+    if ImageManifestInfo in target:
+        info = target[ImageManifestInfo]
+        root, root_kind, manifests = info.manifest, "manifest", [info]
+    else:
+        info = target[ImageIndexInfo]
+        root, root_kind, manifests = info.index, "index", info.manifests
+    files = [root]
+    entries = []
+    for manifest in manifests:
+        layers = []
+        for layer in manifest.layers:
+            layers.append({
+                "blob": _rlocation(ctx, layer.blob) if layer.blob else None,
+                "metadata": _rlocation(ctx, layer.metadata),
+                "sources": [{"registry": s.registry, "repository": s.repository} for s in layer.sources],
+            })
+            files.append(layer.metadata)
+            if layer.blob:
+                files.append(layer.blob)
+        entries.append({
+            "config": _rlocation(ctx, manifest.config),
+            "layers": layers,
+            "manifest": _rlocation(ctx, manifest.manifest),
+        })
+        files.extend([manifest.manifest, manifest.config])
+    return struct(
+        info = info,
+        root = _rlocation(ctx, root),
+        root_kind = root_kind,
+        manifests = entries,
+        files = depset(files),
+    )
+
+def write_document(ctx, suffix, document):
+    """Writes a document of the contract as JSON to `<name><suffix>`; returns the file."""
+    output = ctx.actions.declare_file(ctx.label.name + suffix)
+    ctx.actions.write(output, json.encode(document))
+    return output
+
+_LAUNCHER = """#!/bin/sh
+# Written by rules_img: runs img from this target's runfiles.
+set -eu
+if [ -z "${{RUNFILES_DIR:-}}" ]; then
+    RUNFILES_DIR="$0.runfiles"
+fi
+exec "$RUNFILES_DIR/{tool}" {command} --root "$RUNFILES_DIR" "$@"
+"""
+
+def _launcher(ctx, command, runfiles):
+    tool = ctx.toolchains[TOOLCHAIN_TYPE].imgtoolchaininfo.tool_exe
+    launcher = ctx.actions.declare_file(ctx.label.name + ".sh")
+    ctx.actions.write(launcher, _LAUNCHER.format(tool = _rlocation(ctx, tool), command = command), is_executable = True)
+    return struct(executable = launcher, runfiles = runfiles.merge(ctx.runfiles(files = [tool])))
+
+def deploy_launcher(ctx, command, request, files):
+    """The executable of an image_push / image_load: `img <command> --request <request>`.
+
+    Args:
+      ctx: The rule context.
+      command: `push` or `load`.
+      request: The request file.
+      files: What the request names (a depset).
+
+    Returns:
+      struct(executable, runfiles).
+    """
+    command_line = '{} --request "$RUNFILES_DIR/{}"'.format(command, _rlocation(ctx, request))
+    return _launcher(ctx, command_line, ctx.runfiles(files = [request], transitive_files = files))
+
+def multi_deploy_launcher(ctx):
+    """The executable of a multi_deploy: `img deploy --push <request> --load <request>...`.
+
+    Args:
+      ctx: The rule context of a multi_deploy.
+
+    Returns:
+      struct(executable, runfiles).
+    """
+    requests = []
+    runfiles = ctx.runfiles()
+    for operation in ctx.attr.operations:
+        info = operation[DeployInfo]
+        if info.command not in ctx.attr.deploy_operations:
+            continue
+        requests.append('--{} "$RUNFILES_DIR/{}"'.format(info.command, _rlocation(ctx, info.deploy_manifest)))
+        runfiles = runfiles.merge(operation[DefaultInfo].default_runfiles)
+    return _launcher(ctx, "deploy " + " ".join(requests), runfiles)
 
 def file_path(file):
     """The path of a file, or None."""
@@ -158,8 +299,8 @@ def _package_relative(file):
     return path
 
 def _src_line(file):
-    # The image path comes first, prepended by `format_each`.
-    return _package_relative(file) + "\0" + file.path
+    # The image path comes first, prepended by `format_each`. `s`/`g`: a source or generated file.
+    return _package_relative(file) + "\0" + ("s" if file.is_source else "g") + file.path
 
 def _runfile_line(file):
     return "s" + file.short_path + "\0" + file.path
@@ -203,7 +344,9 @@ def layer_srcs(ctx):
         path = key.lstrip("/")
         info = target[DefaultInfo]
         executable = info.files_to_run.executable
-        if executable:
+
+        # A source file's target names the file itself as its executable: place it as a file.
+        if executable and not executable.is_source:
             runfiles = None
             if ctx.attr.include_runfiles:
                 runfiles, runfile_inputs = _runfiles_list(ctx, len(executables), info)
