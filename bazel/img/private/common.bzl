@@ -185,6 +185,11 @@ def multi_deploy_launcher(ctx):
         runfiles = runfiles.merge(operation[DefaultInfo].default_runfiles)
     return _launcher(ctx, "deploy " + " ".join(requests), runfiles)
 
+def require_estargz_gzip(estargz, compress):
+    """eStargz is a gzip format: fails on eStargz with another compression."""
+    if estargz and compress not in ("gzip", "keep"):
+        fail("estargz needs gzip compression, not {}; set compress = \"gzip\" or estargz = \"disabled\".".format(compress))
+
 def file_path(file):
     """The path of a file, or None."""
     return file.path if file else None

@@ -101,6 +101,11 @@ def multi_deploy_launcher(ctx: AnalysisContext) -> struct:
         hidden.append(operation[RunInfo].args)
     return struct(args = cmd_args(args, hidden = hidden), outputs = [])
 
+def require_estargz_gzip(estargz: bool, compress: str):
+    """eStargz is a gzip format: fails on eStargz with another compression."""
+    if estargz and compress not in ("gzip", "keep"):
+        fail("estargz needs gzip compression, not {}; set compress = \"gzip\" or estargz = \"disabled\".".format(compress))
+
 def file_path(file: Artifact | None) -> Artifact | None:
     """The file itself: `write_json` renders artifacts as paths."""
     return file

@@ -133,6 +133,7 @@ pub fn image_layer() -> Rule {
                 )),
                 Step::Let("compress", E::Auto { attr: "compress", setting: "compress" }),
                 Step::Let("estargz", E::eq(E::Auto { attr: "estargz", setting: "estargz" }, E::Str("enabled"))),
+                Step::Do(E::call("require_estargz_gzip", vec![E::Var("estargz"), E::Var("compress")])),
                 Step::Declare { var: "blob", suffix: E::call("layer_extension", vec![E::Var("compress")]) },
                 Step::Declare { var: "metadata", suffix: E::Str("_metadata.json") },
                 Step::Let("srcs", E::call("layer_srcs", vec![E::Ctx])),
@@ -242,6 +243,7 @@ pub fn layer_from_tar() -> Rule {
                     E::call("tar_compress", vec![E::Attr("compress"), E::Attr("optimize"), E::Setting("compress")]),
                 ),
                 Step::Let("estargz", E::eq(E::Auto { attr: "estargz", setting: "estargz" }, E::Str("enabled"))),
+                Step::Do(E::call("require_estargz_gzip", vec![E::Var("estargz"), E::Var("compress")])),
                 Step::Declare {
                     var: "blob",
                     suffix: E::call("tar_layer_extension", vec![E::Var("compress"), E::File("src")]),
