@@ -265,6 +265,110 @@ impl OciLayoutOutputs {
     }
 }
 
+/// Request of `img manifest-from-oci-layout`: Import a single-platform image from an OCI layout
+/// (e.g. made by rules_oci): its manifest, config and descriptor, and a digest-checked copy of
+/// every layer blob with its metadata. A layout whose root is an index gives the child of the
+/// requested platform.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManifestFromOciLayoutRequest {
+    /// The OCI layout directory.
+    pub src: String,
+    /// OCI os of the image.
+    pub os: String,
+    /// OCI architecture of the image.
+    pub architecture: String,
+    /// OCI variant of the image, or empty.
+    pub variant: String,
+    /// Media types of the layers, in order: the layout's manifest must have exactly these.
+    pub layer_media_types: Vec<String>,
+}
+
+impl ManifestFromOciLayoutRequest {
+    /// The subcommand that takes this request.
+    pub const SUBCOMMAND: &'static str = "manifest-from-oci-layout";
+}
+
+/// Outputs of `img manifest-from-oci-layout`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManifestFromOciLayoutOutputs {
+    /// The manifest JSON.
+    pub manifest: String,
+    /// The config JSON.
+    pub config: String,
+    /// The manifest's descriptor JSON, with its platform.
+    pub descriptor: String,
+    /// The manifest digest, `sha256:<hex>` without a newline.
+    pub digest: String,
+    /// A copy of the layer's blob (`--output layer_blob.<N>=PATH`, N from 0)
+    pub layer_blob: Vec<String>,
+    /// The layer's metadata JSON (`LayerMetadata`) (`--output layer_metadata.<N>=PATH`, N from 0)
+    pub layer_metadata: Vec<String>,
+}
+
+impl ManifestFromOciLayoutOutputs {
+    pub const ACTION: &'static str = "manifest-from-oci-layout";
+
+    /// Reads the `--output NAME=PATH` arguments; every output is required, no other is allowed.
+    pub fn from_args(args: &[String]) -> Result<Self, OutputsError> {
+        let mut pairs = outputs::split_pairs(args)?;
+        let manifest = outputs::take(Self::ACTION, &mut pairs, "manifest")?
+            .ok_or(OutputsError::Missing { action: Self::ACTION, name: "manifest" })?;
+        let config = outputs::take(Self::ACTION, &mut pairs, "config")?
+            .ok_or(OutputsError::Missing { action: Self::ACTION, name: "config" })?;
+        let descriptor = outputs::take(Self::ACTION, &mut pairs, "descriptor")?
+            .ok_or(OutputsError::Missing { action: Self::ACTION, name: "descriptor" })?;
+        let digest = outputs::take(Self::ACTION, &mut pairs, "digest")?
+            .ok_or(OutputsError::Missing { action: Self::ACTION, name: "digest" })?;
+        let layer_blob = outputs::take_indexed(Self::ACTION, &mut pairs, "layer_blob")?;
+        let layer_metadata = outputs::take_indexed(Self::ACTION, &mut pairs, "layer_metadata")?;
+        outputs::reject_unknown(Self::ACTION, &pairs)?;
+        Ok(Self { manifest, config, descriptor, digest, layer_blob, layer_metadata })
+    }
+}
+
+/// Request of `img index-from-oci-layout`: Import the index of an OCI layout whose root is an index
+/// (its children are imported with `manifest-from-oci-layout`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IndexFromOciLayoutRequest {
+    /// The OCI layout directory.
+    pub src: String,
+}
+
+impl IndexFromOciLayoutRequest {
+    /// The subcommand that takes this request.
+    pub const SUBCOMMAND: &'static str = "index-from-oci-layout";
+}
+
+/// Outputs of `img index-from-oci-layout`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexFromOciLayoutOutputs {
+    /// The index JSON.
+    pub index: String,
+    /// The index's descriptor JSON.
+    pub descriptor: String,
+    /// The index digest, `sha256:<hex>` without a newline.
+    pub digest: String,
+}
+
+impl IndexFromOciLayoutOutputs {
+    pub const ACTION: &'static str = "index-from-oci-layout";
+
+    /// Reads the `--output NAME=PATH` arguments; every output is required, no other is allowed.
+    pub fn from_args(args: &[String]) -> Result<Self, OutputsError> {
+        let mut pairs = outputs::split_pairs(args)?;
+        let index = outputs::take(Self::ACTION, &mut pairs, "index")?
+            .ok_or(OutputsError::Missing { action: Self::ACTION, name: "index" })?;
+        let descriptor = outputs::take(Self::ACTION, &mut pairs, "descriptor")?
+            .ok_or(OutputsError::Missing { action: Self::ACTION, name: "descriptor" })?;
+        let digest = outputs::take(Self::ACTION, &mut pairs, "digest")?
+            .ok_or(OutputsError::Missing { action: Self::ACTION, name: "digest" })?;
+        outputs::reject_unknown(Self::ACTION, &pairs)?;
+        Ok(Self { index, descriptor, digest })
+    }
+}
+
 /// Request of `img docker-save`: Write a `docker load` tarball of a single-platform image that is
 /// also an OCI layout.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -11,4 +11,13 @@ pub mod layer;
 pub mod outputs;
 
 /// Every action's subcommand.
-pub const SUBCOMMANDS: &[&str] = &["layer", "layer-from-tar", "manifest", "index", "oci-layout", "docker-save"];
+pub const SUBCOMMANDS: &[&str] = &[
+    "layer",
+    "layer-from-tar",
+    "manifest",
+    "index",
+    "oci-layout",
+    "manifest-from-oci-layout",
+    "index-from-oci-layout",
+    "docker-save",
+];

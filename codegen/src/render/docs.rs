@@ -220,6 +220,9 @@ fn actions(spec: &Spec) -> String {
         for (name, doc) in &action.outputs {
             let _ = writeln!(out, "- `{name}`: {doc}");
         }
+        for (name, doc) in &action.indexed_outputs {
+            let _ = writeln!(out, "- `{name}.<N>` (N from 0): {doc}");
+        }
     }
     out
 }

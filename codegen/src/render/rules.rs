@@ -60,7 +60,12 @@ pub fn implementation(dialect: &dyn Dialect, spec: &Spec, rule: &Rule, body: &Im
             Step::Run(run) => {
                 let action = spec.action(run.action).expect("checked by spec::check");
                 let request = Code::Dict(run.request.iter().map(|(k, v)| (string(*k), expr(dialect, v))).collect());
-                let outputs = Code::Dict(run.outputs.iter().map(|(k, v)| (string(*k), raw(*v))).collect());
+                let mut outputs = Code::Dict(run.outputs.iter().map(|(k, v)| (string(*k), raw(*v))).collect());
+                if !run.output_sets.is_empty() {
+                    let mut args = vec![crate::render::starlark::pos(outputs)];
+                    args.extend(run.output_sets.iter().map(|e| crate::render::starlark::pos(expr(dialect, e))));
+                    outputs = call("merge_outputs", args);
+                }
                 let run_img = call(
                     "run_img",
                     vec![

@@ -203,6 +203,10 @@ fn outputs_def(out: &mut String, action: &Action) {
         doc_comment(out, "    ", doc);
         let _ = writeln!(out, "    pub {output}: String,");
     }
+    for (output, doc) in &action.indexed_outputs {
+        doc_comment(out, "    ", &format!("{doc} (`--output {output}.<N>=PATH`, N from 0)"));
+        let _ = writeln!(out, "    pub {output}: Vec<String>,");
+    }
     out.push_str("}\n\n");
     let _ = writeln!(out, "impl {name} {{\n    pub const ACTION: &'static str = {:?};\n", action.subcommand);
     out.push_str("    /// Reads the `--output NAME=PATH` arguments; every output is required, no other is allowed.\n");
@@ -214,8 +218,11 @@ fn outputs_def(out: &mut String, action: &Action) {
             "        let {output} = outputs::take(Self::ACTION, &mut pairs, {output:?})?\n            .ok_or(OutputsError::Missing {{ action: Self::ACTION, name: {output:?} }})?;"
         );
     }
+    for (output, _) in &action.indexed_outputs {
+        let _ = writeln!(out, "        let {output} = outputs::take_indexed(Self::ACTION, &mut pairs, {output:?})?;");
+    }
     out.push_str("        outputs::reject_unknown(Self::ACTION, &pairs)?;\n");
-    let names: Vec<&str> = action.outputs.iter().map(|(o, _)| *o).collect();
+    let names: Vec<&str> = action.outputs.iter().chain(&action.indexed_outputs).map(|(o, _)| *o).collect();
     let _ = writeln!(out, "        Ok(Self {{ {} }})\n    }}\n}}\n", names.join(", "));
 }
 

@@ -283,7 +283,7 @@ pub fn image_manifest_from_oci_layout() -> Rule {
             ("descriptor", "the OCI descriptor JSON"),
             ("oci_layout", "the source layout"),
         ],
-        body: Body::NotYet { capability: "`img manifest-from-oci-layout` (the Images issue)" },
+        body: Body::Impl(manifest_from_layout_impl()),
         transition: None,
         reads_platform: false,
         buck2_note: "",
@@ -314,7 +314,7 @@ pub fn image_index_from_oci_layout() -> Rule {
         settings: vec![],
         provides: vec!["ImageIndexInfo"],
         output_groups: vec![("digest", "file with the digest"), ("oci_layout", "the source layout")],
-        body: Body::NotYet { capability: "`img index-from-oci-layout` (the Images issue)" },
+        body: Body::Impl(index_from_layout_impl()),
         transition: None,
         reads_platform: false,
         buck2_note: "",
@@ -380,6 +380,7 @@ pub fn actions() -> Vec<Action> {
                 ("descriptor", "The manifest's descriptor JSON, with its platform."),
                 ("digest", "The manifest digest, `sha256:<hex>` without a newline."),
             ],
+            indexed_outputs: vec![],
             mnemonic: "ImageManifest",
         },
         Action {
@@ -402,6 +403,7 @@ pub fn actions() -> Vec<Action> {
                 ("descriptor", "The index's descriptor JSON."),
                 ("digest", "The index digest, `sha256:<hex>` without a newline."),
             ],
+            indexed_outputs: vec![],
             mnemonic: "ImageIndex",
         },
         Action {
@@ -422,7 +424,53 @@ pub fn actions() -> Vec<Action> {
                 Field::new("ref_name", F::OptStr, "`org.opencontainers.image.ref.name` of the root in `index.json`."),
             ],
             outputs: vec![("layout", "The OCI layout (directory or tar).")],
+            indexed_outputs: vec![],
             mnemonic: "OciLayout",
+        },
+        Action {
+            subcommand: "manifest-from-oci-layout",
+            doc: "Import a single-platform image from an OCI layout (e.g. made by rules_oci): its manifest, config \
+                  and descriptor, and a digest-checked copy of every layer blob with its metadata. A layout whose \
+                  root is an index gives the child of the requested platform.",
+            module: "image",
+            request: "ManifestFromOciLayoutRequest",
+            fields: vec![
+                Field::new("src", F::Path, "The OCI layout directory."),
+                Field::new("os", F::Str, "OCI os of the image."),
+                Field::new("architecture", F::Str, "OCI architecture of the image."),
+                Field::new("variant", F::Str, "OCI variant of the image, or empty."),
+                Field::new(
+                    "layer_media_types",
+                    F::StrList,
+                    "Media types of the layers, in order: the layout's manifest must have exactly these.",
+                ),
+            ],
+            outputs: vec![
+                ("manifest", "The manifest JSON."),
+                ("config", "The config JSON."),
+                ("descriptor", "The manifest's descriptor JSON, with its platform."),
+                ("digest", "The manifest digest, `sha256:<hex>` without a newline."),
+            ],
+            indexed_outputs: vec![
+                ("layer_blob", "A copy of the layer's blob"),
+                ("layer_metadata", "The layer's metadata JSON (`LayerMetadata`)"),
+            ],
+            mnemonic: "ManifestFromOciLayout",
+        },
+        Action {
+            subcommand: "index-from-oci-layout",
+            doc: "Import the index of an OCI layout whose root is an index (its children are imported with \
+                  `manifest-from-oci-layout`).",
+            module: "image",
+            request: "IndexFromOciLayoutRequest",
+            fields: vec![Field::new("src", F::Path, "The OCI layout directory.")],
+            outputs: vec![
+                ("index", "The index JSON."),
+                ("descriptor", "The index's descriptor JSON."),
+                ("digest", "The index digest, `sha256:<hex>` without a newline."),
+            ],
+            indexed_outputs: vec![],
+            mnemonic: "IndexFromOciLayout",
         },
         Action {
             subcommand: "docker-save",
@@ -434,6 +482,7 @@ pub fn actions() -> Vec<Action> {
                 Field::new("repo_tags", F::StrList, "Names to give the image, e.g. `example.com/app:latest`."),
             ],
             outputs: vec![("tarball", "The tarball.")],
+            indexed_outputs: vec![],
             mnemonic: "DockerSave",
         },
     ]
@@ -521,6 +570,7 @@ fn layout_steps(root: &'static str, kind: &'static str, images: E) -> Vec<Step> 
             ],
             inputs: vec![E::Var(root)],
             input_sets: vec![E::field(E::Var("images"), "inputs")],
+            output_sets: vec![],
             outputs: vec![("layout", var)],
         })
     };
@@ -585,6 +635,7 @@ fn manifest_impl() -> Impl {
                 E::call("metadata_files", vec![E::Var("layers")]),
                 E::Files("label_files"),
             ],
+            output_sets: vec![],
             outputs: vec![
                 ("manifest", "manifest"),
                 ("config", "config"),
@@ -615,6 +666,7 @@ fn manifest_impl() -> Impl {
             ],
             inputs: vec![],
             input_sets: vec![E::field(E::Var("images"), "inputs")],
+            output_sets: vec![],
             outputs: vec![("tarball", "tarball")],
         }),
     ]);
@@ -662,6 +714,7 @@ fn index_impl() -> Impl {
             ],
             inputs: vec![E::File("annotations_file"), E::Var("subject")],
             input_sets: vec![E::call("descriptor_files", vec![E::Var("manifests")])],
+            output_sets: vec![],
             outputs: vec![("index", "index"), ("descriptor", "descriptor"), ("digest", "digest")],
         }),
     ];
@@ -688,6 +741,87 @@ fn index_impl() -> Impl {
                 ],
             ),
             Ret::Extend(E::call("index_pull_providers", vec![E::Ctx])),
+        ],
+    }
+}
+
+fn manifest_from_layout_impl() -> Impl {
+    Impl {
+        steps: vec![
+            Step::Let("src", E::File("src")),
+            Step::Let("layers", E::call("layout_layers", vec![E::Ctx, E::Attr("layers"), E::Str("")])),
+            Step::Declare { var: "manifest", suffix: E::Str("_manifest.json") },
+            Step::Declare { var: "config", suffix: E::Str("_config.json") },
+            Step::Declare { var: "descriptor", suffix: E::Str("_descriptor.json") },
+            Step::Declare { var: "digest", suffix: E::Str("_digest") },
+            Step::Run(Run {
+                action: "manifest-from-oci-layout",
+                request: vec![
+                    ("src", E::FilePath("src")),
+                    ("os", E::Attr("os")),
+                    ("architecture", E::Attr("architecture")),
+                    ("variant", E::Attr("variant")),
+                    ("layer_media_types", E::Attr("layers")),
+                ],
+                inputs: vec![E::Var("src")],
+                input_sets: vec![],
+                output_sets: vec![E::field(E::Var("layers"), "outputs")],
+                outputs: vec![("manifest", "manifest"), ("config", "config"), ("descriptor", "descriptor"), ("digest", "digest")],
+            }),
+        ],
+        returns: vec![
+            Ret::Default(vec!["manifest", "config"]),
+            Ret::Group("descriptor", vec!["descriptor"]),
+            Ret::Group("digest", vec!["digest"]),
+            Ret::Group("oci_layout", vec!["src"]),
+            Ret::Provider(
+                "ImageManifestInfo",
+                vec![
+                    ("descriptor", E::Var("descriptor")),
+                    ("manifest", E::Var("manifest")),
+                    ("config", E::Var("config")),
+                    ("digest", E::Var("digest")),
+                    ("architecture", E::Attr("architecture")),
+                    ("os", E::Attr("os")),
+                    ("variant", E::Attr("variant")),
+                    ("layers", E::field(E::Var("layers"), "layers")),
+                ],
+            ),
+        ],
+    }
+}
+
+fn index_from_layout_impl() -> Impl {
+    Impl {
+        steps: vec![
+            Step::Let("src", E::File("src")),
+            // One `manifest-from-oci-layout` action per platform of `manifests`.
+            Step::Let("manifests", E::call("convert_layout_manifests", vec![E::Ctx])),
+            Step::Declare { var: "index", suffix: E::Str("_index.json") },
+            Step::Declare { var: "descriptor", suffix: E::Str("_descriptor.json") },
+            Step::Declare { var: "digest", suffix: E::Str("_digest") },
+            Step::Run(Run {
+                action: "index-from-oci-layout",
+                request: vec![("src", E::FilePath("src"))],
+                inputs: vec![E::Var("src")],
+                input_sets: vec![],
+                output_sets: vec![],
+                outputs: vec![("index", "index"), ("descriptor", "descriptor"), ("digest", "digest")],
+            }),
+        ],
+        returns: vec![
+            Ret::Default(vec!["index"]),
+            Ret::Group("digest", vec!["digest"]),
+            Ret::Group("oci_layout", vec!["src"]),
+            Ret::Provider(
+                "ImageIndexInfo",
+                vec![
+                    ("descriptor", E::Var("descriptor")),
+                    ("index", E::Var("index")),
+                    ("digest", E::Var("digest")),
+                    ("manifests", E::Var("manifests")),
+                ],
+            ),
         ],
     }
 }

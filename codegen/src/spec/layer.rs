@@ -166,6 +166,7 @@ pub fn image_layer() -> Rule {
                     ],
                     inputs: vec![E::File("annotations_file"), E::field(E::Var("srcs"), "list")],
                     input_sets: vec![E::field(E::Var("srcs"), "inputs")],
+                    output_sets: vec![],
                     outputs: vec![("blob", "blob"), ("metadata", "metadata")],
                 }),
             ],
@@ -265,6 +266,7 @@ pub fn layer_from_tar() -> Rule {
                     ],
                     inputs: vec![E::File("src")],
                     input_sets: vec![],
+                    output_sets: vec![],
                     outputs: vec![("blob", "blob"), ("metadata", "metadata")],
                 }),
             ],
@@ -350,6 +352,7 @@ pub fn actions() -> Vec<Action> {
                 Field::new("symlinks", F::StrMap, "Symlinks: image path (without a leading `/`) to target, verbatim."),
             ],
             outputs: vec![("blob", "The layer blob."), ("metadata", "The layer metadata JSON (`LayerMetadata`).")],
+            indexed_outputs: vec![],
             mnemonic: "ImageLayer",
         },
         Action {
@@ -371,6 +374,7 @@ pub fn actions() -> Vec<Action> {
                 Field::new("media_type", F::OptStr, "Media type recorded in the metadata; `None` derives it."),
             ],
             outputs: vec![("blob", "The layer blob."), ("metadata", "The layer metadata JSON (`LayerMetadata`).")],
+            indexed_outputs: vec![],
             mnemonic: "LayerFromTar",
         },
     ]

@@ -161,7 +161,7 @@ pub fn check(spec: &Spec) -> Result<(), Vec<String>> {
                         }
                     }
                     exprs.extend(run.request.iter().map(|(_, e)| e));
-                    exprs.extend(run.inputs.iter().chain(&run.input_sets));
+                    exprs.extend(run.inputs.iter().chain(&run.input_sets).chain(&run.output_sets));
                 }
             }
         }

@@ -169,6 +169,8 @@ pub struct Run {
     pub input_sets: Vec<Expr>,
     /// `(output name, variable)` pairs; the variable holds a declared output.
     pub outputs: Vec<(&'static str, &'static str)>,
+    /// Expressions that evaluate to dicts of more outputs (numbered ones, declared by an adapter).
+    pub output_sets: Vec<Expr>,
 }
 
 /// An expression in a rule implementation.
@@ -336,6 +338,8 @@ pub struct Action {
     pub fields: Vec<Field>,
     /// Outputs by name, with their doc.
     pub outputs: Vec<(&'static str, &'static str)>,
+    /// Numbered outputs, `--output <name>.<N>=PATH` for N = 0, 1, ..., with their doc.
+    pub indexed_outputs: Vec<(&'static str, &'static str)>,
     /// Bazel mnemonic, e.g. `ImageLayer`; the Buck2 category is its snake_case form.
     pub mnemonic: &'static str,
 }

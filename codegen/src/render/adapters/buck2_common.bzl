@@ -4,7 +4,7 @@ This is the one place where rules_img's Buck2 Starlark is written by hand; its B
 bazel_common.bzl. Keep the two in step: same function names, same arguments, same results.
 """
 
-load("//img/private:providers.bzl", "DeployInfo", "ImageIndexInfo", "ImageManifestInfo", "ImageToolchainInfo", "LayersInfo", "PullInfo")
+load("//img/private:providers.bzl", "DeployInfo", "ImageIndexInfo", "ImageManifestInfo", "ImageToolchainInfo", "LayersInfo", "PullInfo", "SingleLayerInfo")
 
 def fail_not_yet(ctx: AnalysisContext, rule_name: str, capability: str):
     """Fails analysis of a rule whose action does not exist yet."""
@@ -104,6 +104,73 @@ def require_estargz_gzip(estargz: bool, compress: str):
     """eStargz is a gzip format: fails on eStargz with another compression."""
     if estargz and compress not in ("gzip", "keep"):
         fail("estargz needs gzip compression, not {}; set compress = \"gzip\" or estargz = \"disabled\".".format(compress))
+
+def merge_outputs(outputs: dict[str, typing.Any], *more: dict[str, typing.Any]) -> dict[str, typing.Any]:
+    """One dict of an action's outputs, from the named ones and the numbered ones adapters declare."""
+    merged = dict(outputs)
+    for extra in more:
+        merged.update(extra)
+    return merged
+
+_MEDIA_TYPE_EXTENSIONS = {"gzip": ".tgz", "zstd": ".tar.zst"}
+
+def layout_layers(ctx: AnalysisContext, media_types: list[str], prefix: str) -> struct:
+    """Declares a blob and a metadata file per layer of an image imported from an OCI layout."""
+    outputs = {}
+    layers = []
+    for index, media_type in enumerate(media_types):
+        extension = _MEDIA_TYPE_EXTENSIONS.get(media_type.rpartition("+")[2], ".tar")
+        blob = ctx.actions.declare_output("{}{}_layer_{}{}".format(ctx.label.name, prefix, index, extension))
+        metadata = ctx.actions.declare_output("{}{}_layer_{}_metadata.json".format(ctx.label.name, prefix, index))
+        outputs["layer_blob.{}".format(index)] = blob
+        outputs["layer_metadata.{}".format(index)] = metadata
+        layers.append(SingleLayerInfo(blob = blob, metadata = metadata, media_type = media_type, estargz = False, sources = []))
+    return struct(outputs = outputs, layers = layers)
+
+def convert_layout_manifests(ctx: AnalysisContext) -> list:
+    """Imports each platform of an image_index_from_oci_layout, one `manifest-from-oci-layout` each.
+
+    The request is written here rather than by the spec because the number of actions is the
+    number of platforms; its fields are those of `ManifestFromOciLayoutRequest`.
+    """
+    manifests = []
+    for index, platform in enumerate(ctx.attrs.manifests):
+        parts = platform.split("/")
+        if len(parts) not in (2, 3):
+            fail("manifests: {} is not os/architecture or os/architecture/variant.".format(repr(platform)))
+        variant = parts[2] if len(parts) == 3 else ""
+        prefix = "_{}".format(index)
+        layers = layout_layers(ctx, ctx.attrs.layers, prefix)
+        files = {
+            name: ctx.actions.declare_output("{}{}_{}".format(ctx.label.name, prefix, suffix))
+            for name, suffix in [("manifest", "manifest.json"), ("config", "config.json"), ("descriptor", "descriptor.json"), ("digest", "digest")]
+        }
+        run_img(
+            ctx,
+            action = "manifest-from-oci-layout",
+            mnemonic = "ManifestFromOciLayout",
+            request = {
+                "architecture": parts[1],
+                "layer_media_types": ctx.attrs.layers,
+                "os": parts[0],
+                "src": ctx.attrs.src,
+                "variant": variant,
+            },
+            inputs = [ctx.attrs.src],
+            input_sets = [],
+            outputs = merge_outputs(files, layers.outputs),
+        )
+        manifests.append(ImageManifestInfo(
+            descriptor = files["descriptor"],
+            manifest = files["manifest"],
+            config = files["config"],
+            digest = files["digest"],
+            architecture = parts[1],
+            os = parts[0],
+            variant = variant,
+            layers = layers.layers,
+        ))
+    return manifests
 
 def file_path(file: Artifact | None) -> Artifact | None:
     """The file itself: `write_json` renders artifacts as paths."""

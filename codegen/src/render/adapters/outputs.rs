@@ -60,6 +60,37 @@ pub fn take(
     Ok(found)
 }
 
+/// Takes the numbered outputs `name.0`, `name.1`, ... out of `pairs`, in order; the numbers must
+/// run from 0 without gaps.
+pub fn take_indexed(
+    action: &'static str,
+    pairs: &mut Vec<(String, String)>,
+    name: &'static str,
+) -> Result<Vec<String>, OutputsError> {
+    let prefix = format!("{name}.");
+    let mut numbered: Vec<(usize, String)> = Vec::new();
+    let mut rest = Vec::with_capacity(pairs.len());
+    for (key, path) in pairs.drain(..) {
+        match key.strip_prefix(&prefix).map(str::parse::<usize>) {
+            Some(Ok(number)) => numbered.push((number, path)),
+            _ => rest.push((key, path)),
+        }
+    }
+    *pairs = rest;
+    numbered.sort_by_key(|(number, _)| *number);
+    for (expected, (number, _)) in numbered.iter().enumerate() {
+        if *number != expected {
+            let name = format!("{name}.{expected}");
+            return Err(if *number < expected {
+                OutputsError::Duplicate { action, name }
+            } else {
+                OutputsError::Unknown { action, name: format!("{prefix}{number} (missing {name})") }
+            });
+        }
+    }
+    Ok(numbered.into_iter().map(|(_, path)| path).collect())
+}
+
 /// Fails on the first output no field took.
 pub fn reject_unknown(action: &'static str, pairs: &[(String, String)]) -> Result<(), OutputsError> {
     match pairs.first() {
