@@ -19,6 +19,7 @@ struct Built {
     multi_layout: PathBuf,
     app_layout_tar: PathBuf,
     app_tarball: PathBuf,
+    estargz_layout_tar: PathBuf,
 }
 
 fn read(path: &Path) -> String {
@@ -38,13 +39,14 @@ fn buck2_images(dir: &Path) -> Built {
         multi_layout: one("root//images:multi[oci_layout]"),
         app_layout_tar: one("root//images:app[oci_tarball]"),
         app_tarball: one("root//images:app[tarball]"),
+        estargz_layout_tar: one("root//images:app_estargz[oci_tarball]"),
     }
 }
 
 fn bazel_images(ws: &Workspace) -> Built {
     let groups = ["digest", "oci_layout", "oci_tarball", "tarball"];
     let flag = format!("--output_groups={}", groups.join(","));
-    ws.build(&[&flag, "//images:base", "//images:multi", "//images:app"]).unwrap();
+    ws.build(&[&flag, "//images:base", "//images:multi", "//images:app", "//images:app_estargz"]).unwrap();
     let one = |target: &str, group: &str| -> PathBuf {
         let files = ws.output_files_with(target, &[&format!("--output_groups={group}")]).unwrap();
         // cquery also lists the copies built for `multi`'s platforms (`-ST-<hash>` configurations).
@@ -59,6 +61,7 @@ fn bazel_images(ws: &Workspace) -> Built {
         multi_layout: one("//images:multi", "oci_layout"),
         app_layout_tar: one("//images:app", "oci_tarball"),
         app_tarball: one("//images:app", "tarball"),
+        estargz_layout_tar: one("//images:app_estargz", "oci_tarball"),
     }
 }
 
@@ -126,6 +129,9 @@ fn boot(system: &str, built: &Built, scratch: &Path) {
     // The OCI layout tar of `app` names its root `latest`; import renames it.
     let out = containerd.import_and_run_as(&built.app_layout_tar, &name);
     assert_eq!(out.trim(), GREETING, "{system}: containerd");
+    let estargz = format!("example.com/{system}/app-estargz:v1");
+    let out = containerd.import_and_run_as(&built.estargz_layout_tar, &estargz);
+    assert_eq!(out.trim(), GREETING, "{system}: containerd with an eStargz layer");
     drop(containerd);
     let tag = "images/app:latest";
     let dockerd = Dockerd::start(&scratch.join(format!("{system}-docker")));
