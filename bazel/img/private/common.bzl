@@ -280,6 +280,179 @@ def convert_layout_manifests(ctx):
         ))
     return manifests
 
+def _pulled_manifest_impl(ctx):
+    sources = [struct(registry = registry, repository = ctx.attr.repository) for registry in ctx.attr.registries]
+    layers = [
+        SingleLayerInfo(blob = None, metadata = metadata, media_type = media_type, estargz = False, sources = sources)
+        for metadata, media_type in zip(ctx.files.layers, ctx.attr.layer_media_types)
+    ]
+    return [
+        DefaultInfo(files = depset([ctx.file.manifest, ctx.file.config])),
+        ImageManifestInfo(
+            descriptor = ctx.file.descriptor,
+            manifest = ctx.file.manifest,
+            config = ctx.file.config,
+            digest = ctx.file.digest,
+            architecture = ctx.attr.architecture,
+            os = ctx.attr.os,
+            variant = ctx.attr.variant,
+            layers = layers,
+        ),
+        PullInfo(registries = ctx.attr.registries, repository = ctx.attr.repository, tag = ctx.attr.tag, digest = ctx.attr.image_digest),
+    ]
+
+_PULLED_ATTRS = {
+    "image_digest": attr.string(doc = "The digest the image was pulled by."),
+    "registries": attr.string_list(doc = "Where the image came from (the one that served it first)."),
+    "repository": attr.string(doc = "Its repository."),
+    "tag": attr.string(doc = "The tag, or empty."),
+}
+
+pulled_manifest = rule(
+    implementation = _pulled_manifest_impl,
+    doc = "A single-platform image `pull` fetched: its manifest and config, its layers as metadata only.",
+    attrs = dict(_PULLED_ATTRS, **{
+        "architecture": attr.string(doc = "OCI architecture."),
+        "config": attr.label(allow_single_file = True, doc = "The config JSON."),
+        "descriptor": attr.label(allow_single_file = True, doc = "The descriptor JSON."),
+        "digest": attr.label(allow_single_file = True, doc = "The manifest digest file."),
+        "layer_media_types": attr.string_list(doc = "The layers' media types."),
+        "layers": attr.label_list(allow_files = True, doc = "The layers' metadata JSON files."),
+        "manifest": attr.label(allow_single_file = True, doc = "The manifest JSON."),
+        "os": attr.string(doc = "OCI os."),
+        "variant": attr.string(doc = "OCI variant."),
+    }),
+)
+
+def _pulled_index_impl(ctx):
+    return [
+        DefaultInfo(files = depset([ctx.file.index])),
+        ImageIndexInfo(
+            descriptor = ctx.file.descriptor,
+            index = ctx.file.index,
+            digest = ctx.file.digest,
+            manifests = [target[ImageManifestInfo] for target in ctx.attr.manifests],
+        ),
+        PullInfo(registries = ctx.attr.registries, repository = ctx.attr.repository, tag = ctx.attr.tag, digest = ctx.attr.image_digest),
+    ]
+
+pulled_index = rule(
+    implementation = _pulled_index_impl,
+    doc = "A multi-platform image `pull` fetched.",
+    attrs = dict(_PULLED_ATTRS, **{
+        "descriptor": attr.label(allow_single_file = True, doc = "The descriptor JSON."),
+        "digest": attr.label(allow_single_file = True, doc = "The index digest file."),
+        "index": attr.label(allow_single_file = True, doc = "The index JSON."),
+        "manifests": attr.label_list(providers = [ImageManifestInfo], doc = "Its children."),
+    }),
+)
+
+def _write_digest(rctx, name, descriptor_path):
+    digest = json.decode(rctx.read(descriptor_path))["digest"]
+    rctx.file(name, digest)
+    return digest
+
+def pull_impl(rctx):
+    """Fetches a base image's manifests and configs (never its layer blobs) with `img pull`.
+
+    Args:
+      rctx: The repository context.
+    """
+    attr = rctx.attr
+    if not attr.digest and not attr.unsafe_allow_tag_without_digest:
+        fail("pull {}: set `digest` to pin the image (or unsafe_allow_tag_without_digest = True).".format(rctx.name))
+    require_supported("layer_handling", attr.layer_handling, ["shallow"])
+    require_supported("downloader", attr.downloader, ["img_tool"])
+    tool = rctx.path(attr.tool) if attr.tool else rctx.which("img")
+    if not tool:
+        fail("pull {}: img is needed to fetch; set `tool = \"//tools:bin/img\"` or put img on PATH.".format(rctx.name))
+
+    # Mirrors first, then the registry (Docker Hub without one).
+    registries = attr.registries + [attr.registry or "index.docker.io"]
+    args = [tool, "pull", "--repository", attr.repository, "--output", "."]
+    for registry in registries:
+        args.extend(["--registry", registry])
+    if attr.digest:
+        args.extend(["--digest", attr.digest])
+    if attr.tag:
+        args.extend(["--tag", attr.tag])
+    if not attr.digest:
+        args.append("--allow-tag-without-digest")
+    if attr.docker_config_path:
+        args.extend(["--docker-config-path", attr.docker_config_path])
+    if attr.credential_helper:
+        args.extend(["--credential-helper", attr.credential_helper])
+    result = rctx.execute(args, timeout = 600, quiet = False)
+    if result.return_code != 0:
+        fail("pull {}: `img pull` failed:\n{}".format(rctx.name, result.stderr))
+    pulled = json.decode(rctx.read("pull.json"))
+
+    common = str(Label("//img/private:common.bzl"))
+    lines = ["load(\"{}\", \"pulled_index\", \"pulled_manifest\")".format(common), ""]
+    lines.append("package(default_visibility = [\"//visibility:public\"])")
+    identity = "registries = {}, repository = {}, tag = {}, image_digest = {}".format(
+        repr(registries),
+        repr(pulled["repository"]),
+        repr(pulled["tag"]),
+        repr(pulled["digest"]),
+    )
+    names = []
+    for index, manifest in enumerate(pulled["manifests"]):
+        name = "image" if pulled["root_kind"] == "manifest" else "manifest_{}".format(index)
+        digest_file = "digest_{}".format(index)
+        _write_digest(rctx, digest_file, manifest["descriptor"])
+        media_types = [json.decode(rctx.read(layer))["mediaType"] for layer in manifest["layers"]]
+        lines.append("""
+pulled_manifest(
+    name = {name},
+    manifest = {manifest},
+    config = {config},
+    descriptor = {descriptor},
+    digest = {digest},
+    layers = {layers},
+    layer_media_types = {media_types},
+    os = {os},
+    architecture = {architecture},
+    variant = {variant},
+    {identity},
+)""".format(
+            name = repr(name),
+            manifest = repr(manifest["manifest"]),
+            config = repr(manifest["config"]),
+            descriptor = repr(manifest["descriptor"]),
+            digest = repr(digest_file),
+            layers = repr(manifest["layers"]),
+            media_types = repr(media_types),
+            os = repr(manifest["os"]),
+            architecture = repr(manifest["architecture"]),
+            variant = repr(manifest["variant"]),
+            identity = identity,
+        ))
+        names.append(":" + name)
+    if pulled["root_kind"] == "index":
+        _write_digest(rctx, "digest", pulled["root_descriptor"])
+        lines.append("""
+pulled_index(
+    name = "image",
+    index = {index},
+    descriptor = {descriptor},
+    digest = "digest",
+    manifests = {manifests},
+    {identity},
+)""".format(
+            index = repr(pulled["root"]),
+            descriptor = repr(pulled["root_descriptor"]),
+            manifests = repr(names),
+            identity = identity,
+        ))
+    lines.append("""
+alias(
+    name = {name},
+    actual = ":image",
+)""".format(name = repr(rctx.name.split("~")[-1].split("+")[-1])))
+    rctx.file("BUILD.bazel", "\n".join(lines) + "\n")
+    rctx.file("WORKSPACE", "workspace(name = {})\n".format(repr(rctx.name)))
+
 def file_path(file):
     """The path of a file, or None."""
     return file.path if file else None

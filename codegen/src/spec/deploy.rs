@@ -278,11 +278,18 @@ pub fn pull() -> Rule {
                 D::Bool(false),
                 "Allow pulling by tag without specifying a digest.",
             ),
+            Attr::new(
+                "tool",
+                T::File,
+                D::None,
+                "The img executable to fetch with (e.g. `//tools:bin/img`); without it, `img` on PATH. Not in \
+                 rules_img, which downloads a prebuilt tool.",
+            ),
         ],
         settings: vec![],
         provides: vec!["ImageManifestInfo", "ImageIndexInfo", "PullInfo"],
         output_groups: vec![],
-        body: Body::NotYet { capability: "`img pull` (shallow pull; the Registries issue)" },
+        body: Body::Builtin,
         transition: None,
         reads_platform: false,
         buck2_note: "Buck2 has no repository rules: `pull` is a build rule whose action runs `img pull` pinned by \

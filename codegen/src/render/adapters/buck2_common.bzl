@@ -172,6 +172,10 @@ def convert_layout_manifests(ctx: AnalysisContext) -> list:
         ))
     return manifests
 
+def pull_impl(ctx: AnalysisContext) -> list[Provider]:
+    """Buck2 has no repository rules; see docs/reference/pull.md for the Buck2 way to pull."""
+    fail_not_yet(ctx, "pull", "a Buck2 counterpart of the repository rule (the Registries issue)")
+
 def file_path(file: Artifact | None) -> Artifact | None:
     """The file itself: `write_json` renders artifacts as paths."""
     return file
