@@ -168,12 +168,14 @@ pub fn run_pull(args: PullArgs) -> anyhow::Result<()> {
 /// `img registry serve`.
 pub fn run_registry(args: RegistryArgs) -> anyhow::Result<()> {
     match args.command {
-        RegistryCommand::Serve { root, addr } => runtime()?.block_on(img::registry::server::serve(&root, &addr, |bound| {
-            // The first stdout line is the address: tests and scripts read it to find the port.
-            println!("{bound}");
-            let _ = std::io::stdout().flush();
-            eprintln!("img registry: serving {} on http://{bound}", root.display());
-        }))?,
+        RegistryCommand::Serve { root, addr } => {
+            runtime()?.block_on(img::registry::server::serve(&root, &addr, |bound| {
+                // The first stdout line is the address: tests and scripts read it to find the port.
+                println!("{bound}");
+                let _ = std::io::stdout().flush();
+                eprintln!("img registry: serving {} on http://{bound}", root.display());
+            }))?
+        }
     }
     Ok(())
 }

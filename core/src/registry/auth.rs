@@ -209,7 +209,8 @@ impl Authenticator {
             realm: realm.to_owned(),
             detail,
         };
-        let mut url = reqwest::Url::parse(realm).map_err(|err| token_error(format!("an unusable realm URL ({err})")))?;
+        let mut url =
+            reqwest::Url::parse(realm).map_err(|err| token_error(format!("an unusable realm URL ({err})")))?;
         {
             let mut query = url.query_pairs_mut();
             if let Some(service) = service {
@@ -259,19 +260,25 @@ impl Authenticator {
     }
 
     fn no_credentials(&self, what: &str, lookup: &Lookup) -> RegistryError {
-        RegistryError::NoCredentials { what: what.to_owned(), registry: self.host.clone(), looked: lookup.looked.join("; ") }
+        RegistryError::NoCredentials {
+            what: what.to_owned(),
+            registry: self.host.clone(),
+            looked: lookup.looked.join("; "),
+        }
     }
 
     fn rejected(&self, what: &str, status: u16) -> RegistryError {
-        let origin = self.lookup.get().and_then(|l| l.credential.as_ref()).map_or("nowhere".to_owned(), |c| c.origin.clone());
+        let origin =
+            self.lookup.get().and_then(|l| l.credential.as_ref()).map_or("nowhere".to_owned(), |c| c.origin.clone());
         RegistryError::CredentialsRejected { what: what.to_owned(), registry: self.host.clone(), origin, status }
     }
 }
 
 /// A header value marked sensitive, so that no `Debug` output of hyper or reqwest shows it.
 fn sensitive(value: &str) -> Result<HeaderValue, RegistryError> {
-    let mut header = HeaderValue::from_str(value)
-        .map_err(|_| RegistryError::Usage("a credential contains characters that cannot go into an HTTP header".into()))?;
+    let mut header = HeaderValue::from_str(value).map_err(|_| {
+        RegistryError::Usage("a credential contains characters that cannot go into an HTTP header".into())
+    })?;
     header.set_sensitive(true);
     Ok(header)
 }
@@ -282,7 +289,8 @@ mod tests {
 
     #[test]
     fn challenges_parse_with_quoted_commas() {
-        let header = r#"Bearer realm="https://auth.example/token",service="registry.example",scope="repository:a/b:pull,push""#;
+        let header =
+            r#"Bearer realm="https://auth.example/token",service="registry.example",scope="repository:a/b:pull,push""#;
         assert_eq!(
             Challenge::parse(header),
             Some(Challenge::Bearer {

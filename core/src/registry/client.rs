@@ -79,11 +79,17 @@ pub struct Registry {
 }
 
 impl Registry {
-    pub fn new(host: &str, access: Access, options: &ClientOptions, http: reqwest::Client) -> Result<Self, RegistryError> {
+    pub fn new(
+        host: &str,
+        access: Access,
+        options: &ClientOptions,
+        http: reqwest::Client,
+    ) -> Result<Self, RegistryError> {
         check_host(host)?;
         let endpoint = format!("{}://{}/", scheme(host, options.insecure), api_host(host));
-        let base = Url::parse(&endpoint)
-            .map_err(|err| RegistryError::Usage(format!("registry `{host}` does not make a URL ({endpoint}): {err}")))?;
+        let base = Url::parse(&endpoint).map_err(|err| {
+            RegistryError::Usage(format!("registry `{host}` does not make a URL ({endpoint}): {err}"))
+        })?;
         let auth = Authenticator::new(host, base.as_str(), options.credentials.clone(), http.clone(), options.log);
         Ok(Self {
             host: host.to_owned(),
@@ -95,6 +101,12 @@ impl Registry {
             log: options.log,
             single_post: AtomicBool::new(true),
         })
+    }
+
+    /// `host/repository:tag` or `host/repository@digest`, for messages.
+    fn reference(&self, repository: &str, reference: &str) -> String {
+        let separator = if reference.contains(':') { '@' } else { ':' };
+        format!("{}/{repository}{separator}{reference}", self.host)
     }
 
     fn scope(&self, repository: &str) -> Scope {
@@ -127,7 +139,8 @@ impl Registry {
             let request = builder.build().map_err(|err| RegistryError::transport(what, "-", &err))?;
             let url = request.url().to_string();
             self.log.request(&request);
-            let response = self.http.execute(request).await.map_err(|err| RegistryError::transport(what, &url, &err))?;
+            let response =
+                self.http.execute(request).await.map_err(|err| RegistryError::transport(what, &url, &err))?;
             self.log.response(&response);
             if response.status() != StatusCode::UNAUTHORIZED {
                 return Ok(response);
@@ -169,8 +182,9 @@ impl Registry {
     pub async fn start_upload(&self, repository: &str) -> Result<Url, RegistryError> {
         let what = format!("starting an upload to {}/{repository}", self.host);
         let url = self.url(&format!("{repository}/blobs/uploads/"));
-        let response =
-            self.send(&what, &self.scope(repository), |http| Ok(http.post(url.clone()).header(CONTENT_LENGTH, 0))).await?;
+        let response = self
+            .send(&what, &self.scope(repository), |http| Ok(http.post(url.clone()).header(CONTENT_LENGTH, 0)))
+            .await?;
         let response = expect(&what, response, &[StatusCode::ACCEPTED]).await?;
         self.location(&what, &response)
     }
@@ -262,7 +276,11 @@ impl Registry {
         let mut body = body;
         let response = self
             .send(&what, &self.scope(repository), |http| {
-                Ok(http.put(url.clone()).header(CONTENT_TYPE, OCTET_STREAM).header(CONTENT_LENGTH, length).body(body()?))
+                Ok(http
+                    .put(url.clone())
+                    .header(CONTENT_TYPE, OCTET_STREAM)
+                    .header(CONTENT_LENGTH, length)
+                    .body(body()?))
             })
             .await?;
         expect(&what, response, &[StatusCode::CREATED, StatusCode::NO_CONTENT]).await.map(drop)
@@ -274,17 +292,15 @@ impl Registry {
         let response = self.send(&what, &self.scope(repository), |http| Ok(http.get(session.clone()))).await?;
         let response = expect(&what, response, &[StatusCode::NO_CONTENT, StatusCode::OK]).await?;
         let range = response.headers().get("Range").and_then(|v| v.to_str().ok()).unwrap_or("");
-        range
-            .split_once('-')
-            .and_then(|(_, end)| end.trim().parse::<u64>().ok())
-            .map(|end| end + 1)
-            .ok_or_else(|| RegistryError::Status {
+        range.split_once('-').and_then(|(_, end)| end.trim().parse::<u64>().ok()).map(|end| end + 1).ok_or_else(|| {
+            RegistryError::Status {
                 what,
                 url: session.to_string(),
                 status: response.status().as_u16(),
                 detail: format!(" without a usable Range header ({range:?})"),
                 retry_after: None,
-            })
+            }
+        })
     }
 
     /// Abandons an upload session (best effort: an abandoned session expires anyway).
@@ -300,10 +316,11 @@ impl Registry {
         reference: &str,
         limit: u64,
     ) -> Result<Option<FetchedManifest>, RegistryError> {
-        let what = format!("fetching manifest {}/{repository}:{reference}", self.host);
+        let what = format!("fetching manifest {}", self.reference(repository, reference));
         let url = self.url(&format!("{repository}/manifests/{reference}"));
-        let response =
-            self.send(&what, &self.scope(repository), |http| Ok(http.get(url.clone()).header(ACCEPT, MANIFEST_ACCEPT))).await?;
+        let response = self
+            .send(&what, &self.scope(repository), |http| Ok(http.get(url.clone()).header(ACCEPT, MANIFEST_ACCEPT)))
+            .await?;
         if response.status() == StatusCode::NOT_FOUND {
             return Ok(None);
         }
@@ -315,11 +332,16 @@ impl Registry {
 
     /// The digest a tag or digest reference resolves to (HEAD), or `None` if unknown; `None`
     /// inside when the registry does not say (then the caller GETs and hashes).
-    pub async fn manifest_digest(&self, repository: &str, reference: &str) -> Result<Option<Option<String>>, RegistryError> {
-        let what = format!("resolving {}/{repository}:{reference}", self.host);
+    pub async fn manifest_digest(
+        &self,
+        repository: &str,
+        reference: &str,
+    ) -> Result<Option<Option<String>>, RegistryError> {
+        let what = format!("resolving {}", self.reference(repository, reference));
         let url = self.url(&format!("{repository}/manifests/{reference}"));
-        let response =
-            self.send(&what, &self.scope(repository), |http| Ok(http.head(url.clone()).header(ACCEPT, MANIFEST_ACCEPT))).await?;
+        let response = self
+            .send(&what, &self.scope(repository), |http| Ok(http.head(url.clone()).header(ACCEPT, MANIFEST_ACCEPT)))
+            .await?;
         match response.status() {
             StatusCode::OK => Ok(Some(
                 response.headers().get("Docker-Content-Digest").and_then(|v| v.to_str().ok()).map(str::to_owned),
@@ -337,7 +359,7 @@ impl Registry {
         media_type: &str,
         bytes: &Bytes,
     ) -> Result<(), RegistryError> {
-        let what = format!("pushing manifest {}/{repository}:{reference}", self.host);
+        let what = format!("pushing manifest {}", self.reference(repository, reference));
         let url = self.url(&format!("{repository}/manifests/{reference}"));
         let response = self
             .send(&what, &self.scope(repository), |http| {
@@ -374,7 +396,13 @@ pub async fn status_error(what: &str, response: Response) -> RegistryError {
     let url = response.url().to_string();
     let retry_after = response.headers().get(RETRY_AFTER).and_then(|v| v.to_str().ok()).and_then(parse_retry_after);
     let body = read_limited(what, response, ERROR_BODY_LIMIT as u64).await.unwrap_or_default();
-    RegistryError::Status { what: what.to_owned(), url, status: status.as_u16(), detail: explain(status, &body), retry_after }
+    RegistryError::Status {
+        what: what.to_owned(),
+        url,
+        status: status.as_u16(),
+        detail: explain(status, &body),
+        retry_after,
+    }
 }
 
 #[derive(Deserialize)]

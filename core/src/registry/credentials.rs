@@ -31,7 +31,8 @@ impl CredentialOptions {
     /// Fills the helper from `IMG_CREDENTIAL_HELPER` when no flag gave one.
     pub fn with_env(mut self) -> Self {
         if self.credential_helper.is_none() {
-            self.credential_helper = std::env::var_os("IMG_CREDENTIAL_HELPER").filter(|v| !v.is_empty()).map(PathBuf::from);
+            self.credential_helper =
+                std::env::var_os("IMG_CREDENTIAL_HELPER").filter(|v| !v.is_empty()).map(PathBuf::from);
         }
         self
     }
@@ -250,7 +251,8 @@ impl AuthEntry {
                 .ok()
                 .and_then(|bytes| String::from_utf8(bytes).ok())
                 .ok_or("its `auth` entry is not base64 of `user:password`")?;
-            let (username, password) = decoded.split_once(':').ok_or("its `auth` entry is not base64 of `user:password`")?;
+            let (username, password) =
+                decoded.split_once(':').ok_or("its `auth` entry is not base64 of `user:password`")?;
             return Ok(Some(Secret::Basic { username: username.to_owned(), password: password.to_owned() }));
         }
         if self.identitytoken.is_some() {
@@ -315,7 +317,8 @@ async fn bazel_helper(helper: &Path, uri: &str) -> Result<Option<Secret>, String
     }
     let answer: BazelHelperAnswer = serde_json::from_slice(&output.stdout)
         .map_err(|err| format!("{} get printed something that is not its JSON answer ({err})", helper.display()))?;
-    let value = answer.headers.iter().find(|(name, _)| name.eq_ignore_ascii_case("authorization")).and_then(|(_, v)| v.first());
+    let value =
+        answer.headers.iter().find(|(name, _)| name.eq_ignore_ascii_case("authorization")).and_then(|(_, v)| v.first());
     let Some(value) = value else { return Ok(None) };
     if let Some(token) = value.strip_prefix("Bearer ") {
         return Ok(Some(Secret::Bearer(token.trim().to_owned())));
@@ -383,8 +386,11 @@ mod tests {
     async fn config_file_entries_match_any_spelling_of_the_host() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("config.json");
-        std::fs::write(&path, r#"{"auths":{"https://index.docker.io/v1/":{"auth":"dTpw"},"http://127.0.0.1:5000":{"auth":"YTpi"}}}"#)
-            .unwrap();
+        std::fs::write(
+            &path,
+            r#"{"auths":{"https://index.docker.io/v1/":{"auth":"dTpw"},"http://127.0.0.1:5000":{"auth":"YTpi"}}}"#,
+        )
+        .unwrap();
         let secret = |outcome| match outcome {
             Outcome::Found(secret, _) => secret,
             _ => panic!("no secret found"),

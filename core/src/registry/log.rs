@@ -31,7 +31,8 @@ pub fn redacted(headers: &HeaderMap) -> String {
         .iter()
         .map(|(name, value)| {
             let secret = value.is_sensitive() || SECRET_HEADERS.contains(&name.as_str());
-            let value = if secret { "<redacted>".into() } else { String::from_utf8_lossy(value.as_bytes()).into_owned() };
+            let value =
+                if secret { "<redacted>".into() } else { String::from_utf8_lossy(value.as_bytes()).into_owned() };
             format!("{name}: {value}")
         })
         .collect();

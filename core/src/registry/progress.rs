@@ -32,7 +32,8 @@ pub struct Progress {
 
 impl Progress {
     pub fn new(mode: ProgressMode) -> Self {
-        let target = if mode == ProgressMode::Bars { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() };
+        let target =
+            if mode == ProgressMode::Bars { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() };
         Self { mode, multi: MultiProgress::with_draw_target(target) }
     }
 
@@ -41,9 +42,10 @@ impl Progress {
         if self.mode != ProgressMode::Bars {
             return ProgressBar::hidden();
         }
-        let style = ProgressStyle::with_template("{msg:24} [{bar:30}] {bytes:>10}/{total_bytes:<10} {bytes_per_sec:>12}")
-            .expect("a valid progress template")
-            .progress_chars("=> ");
+        let style =
+            ProgressStyle::with_template("{msg:24} [{bar:30}] {bytes:>10}/{total_bytes:<10} {bytes_per_sec:>12}")
+                .expect("a valid progress template")
+                .progress_chars("=> ");
         let bar = self.multi.add(ProgressBar::new(size).with_style(style));
         bar.set_message(label.to_owned());
         bar

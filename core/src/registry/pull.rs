@@ -79,7 +79,11 @@ pub async fn pull(options: &PullOptions) -> Result<PullResult, RegistryError> {
         let mut manifests = Vec::new();
         for (i, (descriptor, raw)) in index.manifests().iter().zip(children).enumerate() {
             if media::is_index(descriptor.media_type().as_ref()) {
-                return Err(bad(&digest, "image index", format!("child {i} is itself an index, which img pull does not follow")));
+                return Err(bad(
+                    &digest,
+                    "image index",
+                    format!("child {i} is itself an index, which img pull does not follow"),
+                ));
             }
             manifests.push(puller.child(i, descriptor, Some(raw), &mut files).await?);
         }
@@ -138,7 +142,9 @@ impl Puller {
                  (digest = \"{digest}\" in the rule), or pass --allow-tag-without-digest"
             )));
         }
-        eprintln!("img: warning: {reference} was pulled by tag; it resolves to {digest} now. Pin it: digest = \"{digest}\"");
+        eprintln!(
+            "img: warning: {reference} was pulled by tag; it resolves to {digest} now. Pin it: digest = \"{digest}\""
+        );
         Ok(digest)
     }
 
@@ -259,7 +265,11 @@ impl Puller {
             return Err(bad(
                 &config_digest,
                 "image config",
-                format!("it has {} diff_ids for the {} layers of manifest {digest}", diff_ids.len(), manifest.layers().len()),
+                format!(
+                    "it has {} diff_ids for the {} layers of manifest {digest}",
+                    diff_ids.len(),
+                    manifest.layers().len()
+                ),
             ));
         }
         let histories = split_history(config.history().as_deref().unwrap_or_default(), diff_ids.len());
@@ -319,7 +329,9 @@ fn split_history(history: &[oci_spec::image::History], layers: usize) -> Vec<Vec
 fn root_media_type(document: &Value, content_type: Option<&str>) -> String {
     match (document.get("mediaType").and_then(Value::as_str), content_type) {
         (Some(media_type), _) if !media_type.is_empty() => media_type.to_owned(),
-        (_, Some(content_type)) if media::is_index(content_type) || content_type.contains("manifest") => content_type.to_owned(),
+        (_, Some(content_type)) if media::is_index(content_type) || content_type.contains("manifest") => {
+            content_type.to_owned()
+        }
         _ => media::of_document(document).to_owned(),
     }
 }
@@ -328,7 +340,11 @@ fn blob_path(digest: &str) -> String {
     format!("blobs/sha256/{}", digest.trim_start_matches("sha256:"))
 }
 
-fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8], digest: &str, kind: &'static str) -> Result<T, RegistryError> {
+fn parse_json<T: serde::de::DeserializeOwned>(
+    bytes: &[u8],
+    digest: &str,
+    kind: &'static str,
+) -> Result<T, RegistryError> {
     serde_json::from_slice(bytes).map_err(|err| bad(digest, kind, err.to_string()))
 }
 
@@ -385,7 +401,13 @@ mod tests {
 
     #[test]
     fn history_is_split_at_each_non_empty_entry() {
-        let history = [entry("env", true), entry("add a", false), entry("cmd", true), entry("add b", false), entry("label", true)];
+        let history = [
+            entry("env", true),
+            entry("add a", false),
+            entry("cmd", true),
+            entry("add b", false),
+            entry("label", true),
+        ];
         let split = split_history(&history, 2);
         let names = |layer: &Vec<LayerHistory>| layer.iter().map(|e| e.created_by.clone().unwrap()).collect::<Vec<_>>();
         assert_eq!(names(&split[0]), ["env", "add a"]);
@@ -395,7 +417,10 @@ mod tests {
 
     #[test]
     fn root_type_prefers_the_document_then_the_header() {
-        assert_eq!(root_media_type(&json!({"mediaType": media::DOCKER_MANIFEST_LIST}), None), media::DOCKER_MANIFEST_LIST);
+        assert_eq!(
+            root_media_type(&json!({"mediaType": media::DOCKER_MANIFEST_LIST}), None),
+            media::DOCKER_MANIFEST_LIST
+        );
         assert_eq!(root_media_type(&json!({}), Some(media::OCI_INDEX)), media::OCI_INDEX);
         assert_eq!(root_media_type(&json!({"manifests": []}), Some("application/json")), media::OCI_INDEX);
     }

@@ -72,7 +72,11 @@ impl RetryPolicy {
             };
             let Some(retry_after) = err.retry_hint() else { return Err(err) };
             if attempt >= self.max_attempts {
-                return Err(if attempt == 1 { err } else { RegistryError::GaveUp { attempts: attempt, last: Box::new(err) } });
+                return Err(if attempt == 1 {
+                    err
+                } else {
+                    RegistryError::GaveUp { attempts: attempt, last: Box::new(err) }
+                });
             }
             let pause = self.delay(attempt, retry_after);
             eprintln!("img: {what}: {err}; retrying in {pause:?} (attempt {}/{})", attempt + 1, self.max_attempts);
@@ -119,7 +123,8 @@ mod tests {
 
     #[test]
     fn delays_double_up_to_the_cap_and_retry_after_wins() {
-        let policy = RetryPolicy { max_attempts: 9, base_delay: Duration::from_millis(100), max_delay: Duration::from_secs(1) };
+        let policy =
+            RetryPolicy { max_attempts: 9, base_delay: Duration::from_millis(100), max_delay: Duration::from_secs(1) };
         assert_eq!(policy.delay(1, None), Duration::from_millis(100));
         assert_eq!(policy.delay(3, None), Duration::from_millis(400));
         assert_eq!(policy.delay(8, None), Duration::from_secs(1));
@@ -139,7 +144,8 @@ mod tests {
 
     #[tokio::test]
     async fn transient_failures_are_retried_a_bounded_number_of_times() {
-        let policy = RetryPolicy { max_attempts: 3, base_delay: Duration::from_millis(1), max_delay: Duration::from_millis(2) };
+        let policy =
+            RetryPolicy { max_attempts: 3, base_delay: Duration::from_millis(1), max_delay: Duration::from_millis(2) };
         let mut calls = 0;
         let result: Result<(), _> = policy
             .run("test", || {

@@ -91,7 +91,8 @@ pub async fn push(ctx: &Context<'_>, blob: &Blob) -> Result<Outcome, RegistryErr
         let what = format!("mounting {short} from {}", source.repository);
         match retry.run(&what, || destination.mount(repository, digest, &source.repository)).await {
             Ok(Mount::Mounted) => {
-                let line = format!("img push: {short} mounted from {}/{} ({})", source.registry, source.repository, blob.what);
+                let line =
+                    format!("img push: {short} mounted from {}/{} ({})", source.registry, source.repository, blob.what);
                 ctx.progress.done(&ProgressBar::hidden(), &line);
                 return Ok(Outcome::Mounted);
             }
@@ -123,21 +124,25 @@ pub async fn push(ctx: &Context<'_>, blob: &Blob) -> Result<Outcome, RegistryErr
         }
     }
     bar.finish_and_clear();
-    Err(RegistryError::BlobUnavailable { what: blob.what.clone(), digest: blob.digest.clone(), reasons: reasons.join("; ") })
+    Err(RegistryError::BlobUnavailable {
+        what: blob.what.clone(),
+        digest: blob.digest.clone(),
+        reasons: reasons.join("; "),
+    })
 }
 
 /// Uploads a local file: in one POST when small, else POST + PUT, or PATCH chunks when large.
 async fn upload_file(ctx: &Context<'_>, blob: &Blob, path: &Path, bar: &ProgressBar) -> Result<(), RegistryError> {
     let (destination, repository, digest, size) = (ctx.destination, ctx.repository, blob.digest.as_str(), blob.size);
     let what = format!("uploading {}", blob.what);
+    if size > ctx.chunk_size {
+        return upload_in_chunks(ctx, blob, path, bar).await;
+    }
     if size <= ONE_POST_LIMIT {
         let body = || file_body(path, 0, size, bar);
         if destination.retry.run(&what, || destination.upload_in_one_post(repository, digest, size, body)).await? {
             return Ok(());
         }
-    }
-    if size > ctx.chunk_size {
-        return upload_in_chunks(ctx, blob, path, bar).await;
     }
     destination
         .retry
@@ -149,14 +154,18 @@ async fn upload_file(ctx: &Context<'_>, blob: &Blob, path: &Path, bar: &Progress
 }
 
 /// PATCHes `chunk_size` pieces. A failed piece is resumed from what the registry says it holds;
-/// a registry that has lost the session gets a fresh one. Attempts are bounded per blob.
+/// a registry that has lost the session, or whose account cannot be trusted, gets a fresh one.
+/// Attempts are bounded per blob.
 async fn upload_in_chunks(ctx: &Context<'_>, blob: &Blob, path: &Path, bar: &ProgressBar) -> Result<(), RegistryError> {
     let (destination, repository, digest, size) = (ctx.destination, ctx.repository, blob.digest.as_str(), blob.size);
     let policy = destination.retry;
     let mut failures = 0;
-    let mut fail = |err: RegistryError| {
+    // The pause before the next attempt, or the error to give up with. `start_over` makes an
+    // otherwise final error worth one more attempt from byte 0.
+    let mut pause_after = |err: RegistryError, start_over: bool| {
         failures += 1;
-        match err.retry_hint() {
+        let retry_after = err.retry_hint().or(start_over.then_some(None));
+        match retry_after {
             Some(retry_after) if failures < policy.max_attempts => {
                 let pause = policy.delay(failures, retry_after);
                 eprintln!(
@@ -171,15 +180,18 @@ async fn upload_in_chunks(ctx: &Context<'_>, blob: &Blob, path: &Path, bar: &Pro
             None => Err(err),
         }
     };
+    // Whether to believe the registry's `Range` after a failed chunk: not after a resumed upload
+    // ended in a digest mismatch (then every attempt starts from byte 0).
+    let mut may_resume = true;
     'session: loop {
         let mut session = match destination.start_upload(repository).await {
             Ok(session) => session,
             Err(err) => {
-                tokio::time::sleep(fail(err)?).await;
+                tokio::time::sleep(pause_after(err, false)?).await;
                 continue 'session;
             }
         };
-        let mut offset = 0;
+        let (mut offset, mut resumed) = (0, false);
         while offset < size {
             let length = ctx.chunk_size.min(size - offset);
             let body = || file_body(path, offset, length, bar);
@@ -189,9 +201,14 @@ async fn upload_in_chunks(ctx: &Context<'_>, blob: &Blob, path: &Path, bar: &Pro
                     offset += length;
                 }
                 Err(err) => {
-                    tokio::time::sleep(fail(err)?).await;
+                    let range_refused = matches!(err, RegistryError::Status { status: 416, .. });
+                    tokio::time::sleep(pause_after(err, range_refused)?).await;
+                    if range_refused || !may_resume {
+                        continue 'session;
+                    }
+                    // `0-0` is ambiguous (distribution says it for 0 bytes as well as for 1): start over.
                     match destination.upload_offset(repository, &session).await {
-                        Ok(held) if held <= size => offset = held,
+                        Ok(held) if held > 1 && held <= size => (offset, resumed) = (held, true),
                         _ => continue 'session,
                     }
                 }
@@ -200,12 +217,14 @@ async fn upload_in_chunks(ctx: &Context<'_>, blob: &Blob, path: &Path, bar: &Pro
         let empty = || Ok(Body::from(Bytes::new()));
         match destination.finish_upload(repository, &session, digest, 0, empty).await {
             Ok(()) => return Ok(()),
-            // The PUT may have landed even though its answer got lost.
             Err(err) => {
+                // The PUT may have landed even though its answer got lost.
                 if destination.blob_exists(repository, digest).await.unwrap_or(false) {
                     return Ok(());
                 }
-                tokio::time::sleep(fail(err)?).await;
+                let mismatch_after_resume = resumed && matches!(err, RegistryError::Status { status: 400, .. });
+                may_resume &= !mismatch_after_resume;
+                tokio::time::sleep(pause_after(err, mismatch_after_resume)?).await;
             }
         }
     }
@@ -213,7 +232,12 @@ async fn upload_in_chunks(ctx: &Context<'_>, blob: &Blob, path: &Path, bar: &Pro
 
 /// Streams a blob from a source registry into an upload session of the destination. Attempts
 /// start over from the GET: the stream cannot be rewound.
-async fn stream_from(ctx: &Context<'_>, blob: &Blob, source: &BlobSource, bar: &ProgressBar) -> Result<(), RegistryError> {
+async fn stream_from(
+    ctx: &Context<'_>,
+    blob: &Blob,
+    source: &BlobSource,
+    bar: &ProgressBar,
+) -> Result<(), RegistryError> {
     let (destination, repository, digest, size) = (ctx.destination, ctx.repository, blob.digest.as_str(), blob.size);
     let origin = ctx.sources.get(&source.registry)?;
     let what = &format!("streaming {} from {}/{}", blob.what, source.registry, source.repository);
@@ -262,7 +286,9 @@ fn verified(
         hasher.update(&chunk);
         bar.inc(chunk.len() as u64);
         if hasher.size() > size {
-            return Err(io::Error::other(format!("the source sent more than the {size} bytes of {digest} {NOT_RETRYABLE}")));
+            return Err(io::Error::other(format!(
+                "the source sent more than the {size} bytes of {digest} {NOT_RETRYABLE}"
+            )));
         }
         if hasher.size() == size {
             let actual = hasher.clone().finish().to_string();

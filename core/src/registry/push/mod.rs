@@ -157,7 +157,12 @@ async fn manifest_present(registry: &Registry, repository: &str, document: &Docu
     Ok(found.is_some())
 }
 
-async fn put_manifest(registry: &Registry, repository: &str, reference: &str, document: &Document) -> Result<(), RegistryError> {
+async fn put_manifest(
+    registry: &Registry,
+    repository: &str,
+    reference: &str,
+    document: &Document,
+) -> Result<(), RegistryError> {
     let what = format!("pushing manifest {reference} to {}/{repository}", registry.host);
     registry
         .retry

@@ -66,7 +66,9 @@ pub fn load(request_path: &Path, root_dir: &Path, destination: &Destination) -> 
     let registry = destination.registry.clone().unwrap_or(request.registry.clone());
     let repository = destination.repository.clone().unwrap_or(request.repository.clone());
     if registry.is_empty() || repository.is_empty() {
-        return Err(fail("no destination: set `registry` and `repository` in the request or pass --registry and --repository".into()));
+        return Err(fail(
+            "no destination: set `registry` and `repository` in the request or pass --registry and --repository".into(),
+        ));
     }
     check_host(&registry)?;
     check_repository(&repository)?;
@@ -83,7 +85,10 @@ pub fn load(request_path: &Path, root_dir: &Path, destination: &Destination) -> 
     // The index's children, in order; `None` when the root is a manifest.
     let listed: Option<Vec<String>> = match request.root_kind {
         RootKind::Manifest if request.manifests.len() != 1 => {
-            return Err(fail(format!("the root is a manifest, but `manifests` has {} entries instead of 1", request.manifests.len())));
+            return Err(fail(format!(
+                "the root is a manifest, but `manifests` has {} entries instead of 1",
+                request.manifests.len()
+            )));
         }
         RootKind::Manifest => None,
         RootKind::Index => {
@@ -140,13 +145,16 @@ pub fn load(request_path: &Path, root_dir: &Path, destination: &Destination) -> 
                 wanted.size()
             )));
         }
-        add(&mut blobs, Blob {
-            digest: config.to_string(),
-            size: config.size,
-            what: format!("config of manifest {i} ({})", config_path.display()),
-            local: Some(config_path),
-            sources: Vec::new(),
-        });
+        add(
+            &mut blobs,
+            Blob {
+                digest: config.to_string(),
+                size: config.size,
+                what: format!("config of manifest {i} ({})", config_path.display()),
+                local: Some(config_path),
+                sources: Vec::new(),
+            },
+        );
 
         if manifest.layers().len() != entry.layers.len() {
             return Err(fail(format!(
@@ -195,13 +203,16 @@ pub fn load(request_path: &Path, root_dir: &Path, destination: &Destination) -> 
                 }
                 None => None,
             };
-            add(&mut blobs, Blob {
-                digest: metadata.digest.clone(),
-                size: metadata.size,
-                what: format!("layer {j} of manifest {i} ({})", metadata_path.display()),
-                local,
-                sources: layer.sources.clone(),
-            });
+            add(
+                &mut blobs,
+                Blob {
+                    digest: metadata.digest.clone(),
+                    size: metadata.size,
+                    what: format!("layer {j} of manifest {i} ({})", metadata_path.display()),
+                    local,
+                    sources: layer.sources.clone(),
+                },
+            );
         }
     }
     Ok(Plan { registry, repository, tags: tags.into_iter().collect(), root, children, blobs })
@@ -257,5 +268,9 @@ fn document(bytes: &[u8], path: &Path, kind: RootKind) -> Result<Document, Regis
             reason: format!("its mediaType is {media_type}"),
         });
     }
-    Ok(Document { digest: Sha256Digest::of(bytes).to_string(), media_type: media_type.to_owned(), bytes: Bytes::copy_from_slice(bytes) })
+    Ok(Document {
+        digest: Sha256Digest::of(bytes).to_string(),
+        media_type: media_type.to_owned(),
+        bytes: Bytes::copy_from_slice(bytes),
+    })
 }

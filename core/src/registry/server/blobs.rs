@@ -122,7 +122,10 @@ pub async fn patch(
     let range = headers.get("Content-Range").and_then(|v| v.to_str().ok()).map(parse_range).transpose()?;
     if let Some((start, _)) = range {
         if start != size {
-            let mut err = OciError::new(Code::RangeInvalid, format!("the upload has {size} bytes; a chunk must start there, not at {start}"));
+            let mut err = OciError::new(
+                Code::RangeInvalid,
+                format!("the upload has {size} bytes; a chunk must start there, not at {start}"),
+            );
             err.range = Some(range_header(size));
             return Err(err);
         }
@@ -133,7 +136,8 @@ pub async fn patch(
     let mut written = append(&mut file, body, &mut hasher).await;
     if let (Ok(()), Some((start, end))) = (&written, range) {
         if hasher.size() - start != end + 1 - start {
-            written = Err(OciError::new(Code::BlobUploadInvalid, "the chunk's length does not match its Content-Range"));
+            written =
+                Err(OciError::new(Code::BlobUploadInvalid, "the chunk's length does not match its Content-Range"));
         }
     }
     if let Err(err) = written {
@@ -191,7 +195,8 @@ pub async fn cancel(storage: &Storage, uploads: &Uploads, name: &str, id: &str) 
 async fn append(file: &mut tokio::fs::File, body: Body, hasher: &mut Sha256Counter) -> Result<()> {
     let mut stream = body.into_data_stream();
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|err| OciError::new(Code::BlobUploadInvalid, format!("the upload broke off: {err}")))?;
+        let chunk =
+            chunk.map_err(|err| OciError::new(Code::BlobUploadInvalid, format!("the upload broke off: {err}")))?;
         hasher.update(&chunk);
         file.write_all(&chunk).await?;
     }
@@ -216,7 +221,8 @@ pub fn blob_hex(digest: &str) -> Result<&str> {
 /// `start-end` of a Content-Range (an optional `bytes ` prefix is tolerated).
 fn parse_range(value: &str) -> Result<(u64, u64)> {
     let value = value.trim().trim_start_matches("bytes ").trim_start_matches("bytes=");
-    let parsed = value.split_once('-').and_then(|(start, end)| Some((start.trim().parse().ok()?, end.trim().parse().ok()?)));
+    let parsed =
+        value.split_once('-').and_then(|(start, end)| Some((start.trim().parse().ok()?, end.trim().parse().ok()?)));
     match parsed {
         Some((start, end)) if end >= start => Ok((start, end)),
         _ => Err(OciError::new(Code::RangeInvalid, format!("Content-Range `{value}` is not `start-end`"))),

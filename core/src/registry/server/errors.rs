@@ -46,7 +46,9 @@ impl Code {
 
     fn status(self) -> StatusCode {
         match self {
-            Code::BlobUnknown | Code::BlobUploadUnknown | Code::ManifestUnknown | Code::NameUnknown => StatusCode::NOT_FOUND,
+            Code::BlobUnknown | Code::BlobUploadUnknown | Code::ManifestUnknown | Code::NameUnknown => {
+                StatusCode::NOT_FOUND
+            }
             Code::Unsupported => StatusCode::METHOD_NOT_ALLOWED,
             Code::RangeInvalid => StatusCode::RANGE_NOT_SATISFIABLE,
             Code::Unknown => StatusCode::INTERNAL_SERVER_ERROR,

@@ -25,7 +25,10 @@ async fn resolve(storage: &Storage, name: &str, reference: &str) -> Result<Strin
         return Ok(reference.to_owned());
     }
     check_tag(reference).map_err(|err| OciError::new(Code::TagInvalid, err.to_string()))?;
-    storage.tag(name, reference).await.ok_or_else(|| OciError::new(Code::ManifestUnknown, format!("{name} has no tag {reference}")))
+    storage
+        .tag(name, reference)
+        .await
+        .ok_or_else(|| OciError::new(Code::ManifestUnknown, format!("{name} has no tag {reference}")))
 }
 
 pub async fn get(storage: &Storage, name: &str, reference: &str, head: bool) -> Result<Response> {
@@ -56,7 +59,8 @@ pub async fn put(storage: &Storage, name: &str, reference: &str, headers: &Heade
     if !document.is_object() {
         return Err(OciError::new(Code::ManifestInvalid, "the manifest is not a JSON object"));
     }
-    let content_type = headers.get("Content-Type").and_then(|v| v.to_str().ok()).map(|v| v.split(';').next().unwrap_or(v).trim());
+    let content_type =
+        headers.get("Content-Type").and_then(|v| v.to_str().ok()).map(|v| v.split(';').next().unwrap_or(v).trim());
     let declared = document.get("mediaType").and_then(Value::as_str).filter(|m| !m.is_empty());
     let media_type = match (content_type, declared) {
         (Some(header), Some(field)) if header != field && header != "application/json" => {
@@ -90,7 +94,9 @@ pub async fn put(storage: &Storage, name: &str, reference: &str, headers: &Heade
     if let Some(subject) = document.get("subject").and_then(|s| s.get("digest")).and_then(Value::as_str) {
         let subject_hex = blob_hex(subject)?;
         let descriptor = referrer_descriptor(&document, &media_type, &digest, body.len());
-        storage.add_referrer(name, subject_hex, hex, &serde_json::to_vec(&descriptor).expect("JSON serializes")).await?;
+        storage
+            .add_referrer(name, subject_hex, hex, &serde_json::to_vec(&descriptor).expect("JSON serializes"))
+            .await?;
         response = response.header("OCI-Subject", subject);
     }
     if let Some(tag) = tag {
@@ -105,7 +111,8 @@ async fn check_references(storage: &Storage, name: &str, document: &Value) -> Re
     let descriptors = |field: &str| document.get(field).and_then(Value::as_array).cloned().unwrap_or_default();
     let digest_of = |descriptor: &Value| -> Result<String> {
         let digest = descriptor.get("digest").and_then(Value::as_str).unwrap_or("");
-        blob_hex(digest).map_err(|_| OciError::new(Code::ManifestInvalid, format!("descriptor digest `{digest}` is not sha256")))?;
+        blob_hex(digest)
+            .map_err(|_| OciError::new(Code::ManifestInvalid, format!("descriptor digest `{digest}` is not sha256")))?;
         Ok(digest.to_owned())
     };
     let mut blobs: Vec<Value> = descriptors("layers");
@@ -115,13 +122,19 @@ async fn check_references(storage: &Storage, name: &str, document: &Value) -> Re
         // Non-distributable layers with URLs live elsewhere by design.
         let foreign = descriptor.get("urls").is_some_and(|u| u.as_array().is_some_and(|u| !u.is_empty()));
         if !foreign && !storage.has_blob(name, blob_hex(&digest)?).await {
-            return Err(OciError::new(Code::ManifestBlobUnknown, format!("blob {digest} is not in {name}; push it first")));
+            return Err(OciError::new(
+                Code::ManifestBlobUnknown,
+                format!("blob {digest} is not in {name}; push it first"),
+            ));
         }
     }
     for child in descriptors("manifests") {
         let digest = digest_of(&child)?;
         if storage.manifest_type(name, blob_hex(&digest)?).await.is_none() {
-            return Err(OciError::new(Code::ManifestBlobUnknown, format!("manifest {digest} is not in {name}; push it first")));
+            return Err(OciError::new(
+                Code::ManifestBlobUnknown,
+                format!("manifest {digest} is not in {name}; push it first"),
+            ));
         }
     }
     Ok(())
@@ -175,7 +188,8 @@ pub async fn delete(storage: &Storage, name: &str, reference: &str) -> Result<Re
 
 /// `GET /v2/<name>/tags/list?n=&last=`.
 pub async fn tags(storage: &Storage, name: &str, query: &HashMap<String, String>) -> Result<Response> {
-    let all = storage.tags(name).await.ok_or_else(|| OciError::new(Code::NameUnknown, format!("no repository {name}")))?;
+    let all =
+        storage.tags(name).await.ok_or_else(|| OciError::new(Code::NameUnknown, format!("no repository {name}")))?;
     let (page, next) = paginate(all, query)?;
     let mut response = json_response(&json!({ "name": name, "tags": page }), "application/json");
     if let Some((n, last)) = next {
@@ -196,7 +210,12 @@ pub async fn catalog(storage: &Storage, query: &HashMap<String, String>) -> Resu
 
 /// `GET /v2/<name>/referrers/<digest>?artifactType=`: an index of the manifests whose subject is
 /// the digest (empty if none; the subject itself need not exist).
-pub async fn referrers(storage: &Storage, name: &str, digest: &str, query: &HashMap<String, String>) -> Result<Response> {
+pub async fn referrers(
+    storage: &Storage,
+    name: &str,
+    digest: &str,
+    query: &HashMap<String, String>,
+) -> Result<Response> {
     let subject_hex = blob_hex(digest)?;
     let filter = query.get("artifactType");
     let manifests: Vec<Value> = storage
@@ -204,7 +223,9 @@ pub async fn referrers(storage: &Storage, name: &str, digest: &str, query: &Hash
         .await
         .iter()
         .filter_map(|bytes| serde_json::from_slice::<Value>(bytes).ok())
-        .filter(|descriptor| filter.is_none_or(|wanted| descriptor.get("artifactType").and_then(Value::as_str) == Some(wanted)))
+        .filter(|descriptor| {
+            filter.is_none_or(|wanted| descriptor.get("artifactType").and_then(Value::as_str) == Some(wanted))
+        })
         .collect();
     let index = json!({ "schemaVersion": 2, "mediaType": media::OCI_INDEX, "manifests": manifests });
     let mut response = json_response(&index, media::OCI_INDEX);
@@ -258,8 +279,14 @@ mod tests {
         let all: Vec<String> = ["a", "b", "c", "d"].iter().map(|s| s.to_string()).collect();
         let query = |pairs: &[(&str, &str)]| pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         assert_eq!(paginate(all.clone(), &query(&[])).unwrap(), (all.clone(), None));
-        assert_eq!(paginate(all.clone(), &query(&[("n", "2")])).unwrap(), (vec!["a".into(), "b".into()], Some((2, "b".into()))));
-        assert_eq!(paginate(all.clone(), &query(&[("n", "2"), ("last", "b")])).unwrap(), (vec!["c".into(), "d".into()], None));
+        assert_eq!(
+            paginate(all.clone(), &query(&[("n", "2")])).unwrap(),
+            (vec!["a".into(), "b".into()], Some((2, "b".into())))
+        );
+        assert_eq!(
+            paginate(all.clone(), &query(&[("n", "2"), ("last", "b")])).unwrap(),
+            (vec!["c".into(), "d".into()], None)
+        );
         assert_eq!(paginate(all, &query(&[("n", "0")])).unwrap().0, Vec::<String>::new());
     }
 
@@ -269,7 +296,11 @@ mod tests {
         let descriptor = referrer_descriptor(&document, media::OCI_MANIFEST, "sha256:x", 3);
         assert_eq!(descriptor["artifactType"], "application/x.sig");
         assert_eq!(descriptor["annotations"]["k"], "v");
-        let document = json!({"artifactType": "application/x.sbom", "config": {"mediaType": "application/vnd.oci.empty.v1+json"}});
-        assert_eq!(referrer_descriptor(&document, media::OCI_MANIFEST, "sha256:x", 3)["artifactType"], "application/x.sbom");
+        let document =
+            json!({"artifactType": "application/x.sbom", "config": {"mediaType": "application/vnd.oci.empty.v1+json"}});
+        assert_eq!(
+            referrer_descriptor(&document, media::OCI_MANIFEST, "sha256:x", 3)["artifactType"],
+            "application/x.sbom"
+        );
     }
 }

@@ -46,8 +46,9 @@ pub async fn serve(root: &Path, addr: &str, on_ready: impl FnOnce(SocketAddr)) -
     let storage = Storage::open(root).map_err(|source| ServerError::Storage { path: root.to_owned(), source })?;
     let app = Arc::new(App { storage, uploads: Uploads::default() });
     let router = Router::new().fallback(handle).with_state(app);
-    let listener =
-        tokio::net::TcpListener::bind(addr).await.map_err(|source| ServerError::Bind { addr: addr.to_owned(), source })?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServerError::Bind { addr: addr.to_owned(), source })?;
     let bound = listener.local_addr().map_err(|source| ServerError::Bind { addr: addr.to_owned(), source })?;
     on_ready(bound);
     axum::serve(listener, router).with_graceful_shutdown(shutdown_signal()).await.map_err(ServerError::Serve)
@@ -99,10 +100,8 @@ fn route(path: &str) -> Option<Route<'_>> {
         return Some(Route::Uploads(name));
     }
     let keywords = ["/blobs/uploads/", "/manifests/", "/blobs/", "/referrers/"];
-    let (keyword, at) = keywords
-        .iter()
-        .filter_map(|k| rest.rfind(k).map(|at| (*k, at)))
-        .max_by_key(|(k, at)| (*at, k.len()))?;
+    let (keyword, at) =
+        keywords.iter().filter_map(|k| rest.rfind(k).map(|at| (*k, at))).max_by_key(|(k, at)| (*at, k.len()))?;
     let (name, tail) = (&rest[..at], &rest[at + keyword.len()..]);
     if tail.is_empty() || tail.contains('/') {
         return None;
@@ -118,17 +117,22 @@ fn route(path: &str) -> Option<Route<'_>> {
 async fn dispatch(app: &App, request: Request) -> Result<Response> {
     let (parts, body) = request.into_parts();
     let path = parts.uri.path().to_owned();
-    let query: HashMap<String, String> = axum::extract::Query::try_from_uri(&parts.uri).map(|q| q.0).unwrap_or_default();
+    let query: HashMap<String, String> =
+        axum::extract::Query::try_from_uri(&parts.uri).map(|q| q.0).unwrap_or_default();
     let route = route(&path).ok_or_else(|| OciError::new(Code::NameInvalid, format!("no such endpoint: {path}")))?;
     if let Some(name) = route_name(&route) {
         check_repository(name).map_err(|err| OciError::new(Code::NameInvalid, err.to_string()))?;
     }
     let (storage, uploads, method, head) = (&app.storage, &app.uploads, &parts.method, parts.method == Method::HEAD);
     match (route, method) {
-        (Route::Ping, &Method::GET | &Method::HEAD) => Ok((StatusCode::OK, axum::Json(serde_json::json!({}))).into_response()),
+        (Route::Ping, &Method::GET | &Method::HEAD) => {
+            Ok((StatusCode::OK, axum::Json(serde_json::json!({}))).into_response())
+        }
         (Route::Catalog, &Method::GET) => manifests::catalog(storage, &query).await,
         (Route::Tags(name), &Method::GET) => manifests::tags(storage, name, &query).await,
-        (Route::Manifest(name, reference), &Method::GET | &Method::HEAD) => manifests::get(storage, name, reference, head).await,
+        (Route::Manifest(name, reference), &Method::GET | &Method::HEAD) => {
+            manifests::get(storage, name, reference, head).await
+        }
         (Route::Manifest(name, reference), &Method::PUT) => {
             let bytes = to_bytes(body, manifests::MANIFEST_LIMIT + 1)
                 .await
@@ -139,7 +143,9 @@ async fn dispatch(app: &App, request: Request) -> Result<Response> {
         (Route::Blob(name, digest), &Method::GET | &Method::HEAD) => blobs::get(storage, name, digest, head).await,
         (Route::Blob(name, digest), &Method::DELETE) => blobs::delete(storage, name, digest).await,
         (Route::Uploads(name), &Method::POST) => blobs::start(storage, uploads, name, &query, body).await,
-        (Route::Upload(name, id), &Method::PATCH) => blobs::patch(storage, uploads, name, id, &parts.headers, body).await,
+        (Route::Upload(name, id), &Method::PATCH) => {
+            blobs::patch(storage, uploads, name, id, &parts.headers, body).await
+        }
         (Route::Upload(name, id), &Method::PUT) => blobs::finish(storage, uploads, name, id, &query, body).await,
         (Route::Upload(name, id), &Method::GET) => blobs::status(uploads, name, id).await,
         (Route::Upload(name, id), &Method::DELETE) => blobs::cancel(storage, uploads, name, id).await,
