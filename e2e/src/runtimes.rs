@@ -224,3 +224,57 @@ impl Podman {
         self.podman(&args)
     }
 }
+
+/// A free TCP port on 127.0.0.1 (the OS picks; the listener is closed before the port is used).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// docker-registry (distribution 2.8) on 127.0.0.1 with filesystem storage under `dir`.
+pub struct DockerRegistry {
+    pub address: String,
+    _daemon: Daemon,
+}
+
+impl DockerRegistry {
+    pub fn start(dir: &Path) -> Self {
+        require("docker-registry");
+        std::fs::create_dir_all(dir).unwrap();
+        let address = format!("127.0.0.1:{}", free_port());
+        let config = dir.join("config.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n\
+                 http:\n  addr: {address}\n",
+                dir.join("data").display()
+            ),
+        )
+        .unwrap();
+        let mut command = Command::new("docker-registry");
+        command.arg("serve").arg(&config);
+        let mut daemon = Daemon::start("docker-registry", command, dir.join("registry.log"));
+        let url = format!("http://{address}/v2/");
+        daemon.wait_ready(Duration::from_secs(30), || succeeds("curl", &["-sf", &url]));
+        Self { address, _daemon: daemon }
+    }
+}
+
+/// `img registry serve` on 127.0.0.1 with storage under `dir`.
+pub struct ImgRegistry {
+    pub address: String,
+    _daemon: Daemon,
+}
+
+impl ImgRegistry {
+    pub fn start(img: &Path, dir: &Path) -> Self {
+        std::fs::create_dir_all(dir).unwrap();
+        let address = format!("127.0.0.1:{}", free_port());
+        let mut command = Command::new(img);
+        command.args(["registry", "serve", "--root"]).arg(dir.join("data")).args(["--addr", &address]);
+        let mut daemon = Daemon::start("img registry serve", command, dir.join("registry.log"));
+        let url = format!("http://{address}/v2/");
+        daemon.wait_ready(Duration::from_secs(30), || succeeds("curl", &["-sf", &url]));
+        Self { address, _daemon: daemon }
+    }
+}

@@ -1,0 +1,137 @@
+//! Pushing and pulling with the rules on real Bazel 7.7.1 and the Buck2 model, against real
+//! registries started here: docker-registry 2.8 and `img registry serve`. What was pushed is read
+//! back by skopeo and crane with the digests the build computed; a base pulled shallow (no layer
+//! blob downloaded) is built on and pushed, its layers mounted registry-side.
+
+use std::path::Path;
+
+use e2e::bazel::{Bazel7, Mode, Workspace};
+use e2e::examples::{bazel_workspace, buck2_project};
+use e2e::runtimes::{require, DockerRegistry, ImgRegistry};
+use e2e::tool::img;
+
+fn sh(script: &str) -> String {
+    let output = std::process::Command::new("sh").arg("-c").arg(script).env("LC_ALL", "C").output().unwrap();
+    assert!(output.status.success(), "`{script}` failed:\n{}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The digest skopeo reads for `registry/repository:tag`.
+fn remote_digest(registry: &str, repository: &str, tag: &str) -> String {
+    let raw =
+        sh(&format!("skopeo inspect --tls-verify=false --raw docker://{registry}/{repository}:{tag} | sha256sum"));
+    format!("sha256:{}", raw.split_whitespace().next().unwrap())
+}
+
+/// The `registry/repository@digest` line `img push` prints first.
+fn pushed_digest(stdout: &str) -> String {
+    let first = stdout.lines().find(|l| l.contains("@sha256:")).unwrap_or_else(|| panic!("no digest in {stdout:?}"));
+    first.rsplit_once('@').unwrap().1.to_string()
+}
+
+#[test]
+#[ignore = "needs docker-registry, skopeo and crane (scripts/install-test-deps.sh)"]
+fn buck2_pushes_to_docker_registry_and_img_registry_and_skopeo_and_crane_read_it_back() {
+    require("skopeo");
+    require("crane");
+    let scratch = tempfile::tempdir().unwrap();
+    let project = buck2_project(&scratch.path().join("buck2"));
+    let distribution = DockerRegistry::start(&scratch.path().join("distribution"));
+    let ours = ImgRegistry::start(img(), &scratch.path().join("img-registry"));
+    let built = read(&project.build_sub_target("root//images:multi[digest]").unwrap()[0]);
+    for registry in [&distribution.address, &ours.address] {
+        let run = project.run("root//deploy:push_multi", &["--registry", registry]).unwrap();
+        let stdout = String::from_utf8_lossy(&run.stdout);
+        assert!(run.status.success(), "push to {registry}: {}", String::from_utf8_lossy(&run.stderr));
+        assert_eq!(pushed_digest(&stdout), built);
+        for tag in ["latest", "v1"] {
+            assert_eq!(remote_digest(registry, "rules_img/examples/multi", tag), built, "{registry}:{tag}");
+        }
+        let crane = sh(&format!("crane digest --insecure {registry}/rules_img/examples/multi:v1"));
+        assert_eq!(crane.trim(), built, "crane digest on {registry}");
+        // Again, unchanged: nothing is uploaded.
+        let again = project.run("root//deploy:push_multi", &["--registry", registry]).unwrap();
+        let summary = String::from_utf8_lossy(&again.stderr);
+        assert!(summary.contains("0 uploaded"), "unchanged re-push to {registry}:\n{summary}");
+    }
+}
+
+/// Seeds `registry` with the Buck2-built multi-platform index as `seed/multi`; returns its digest.
+fn seed(scratch: &Path, registry: &str) -> String {
+    let project = buck2_project(&scratch.join("seed"));
+    let layout = project.build_sub_target("root//images:multi[oci_layout]").unwrap().remove(0);
+    let digest = read(&project.build_sub_target("root//images:multi[digest]").unwrap()[0]);
+    sh(&format!(
+        "skopeo copy --all --preserve-digests --dest-tls-verify=false oci:{}:latest docker://{registry}/seed/multi:v1",
+        layout.display()
+    ));
+    digest
+}
+
+/// A package building on the pulled base and pushing the result.
+fn add_pulled_package(ws: &Workspace, registry: &str, digest: &str) {
+    let pull = format!(
+        "pull(\n    name = \"pulled_base\",\n    digest = \"{digest}\",\n    registry = \"{registry}\",\n    \
+         repository = \"seed/multi\",\n    tag = \"v1\",\n    tool = \"//tools:bin/img\",\n)\n"
+    );
+    let workspace_file = match ws.mode() {
+        Mode::Bzlmod => "MODULE.bazel",
+        Mode::Workspace => "WORKSPACE",
+    };
+    let mut text = read(&ws.path().join(workspace_file));
+    text.push_str(match ws.mode() {
+        Mode::Bzlmod => "\npull = use_repo_rule(\"@rules_img//img:pull.bzl\", \"pull\")\n\n",
+        Mode::Workspace => "\nload(\"@rules_img//img:pull.bzl\", \"pull\")\n\n",
+    });
+    text.push_str(&pull);
+    ws.write(workspace_file, &text).unwrap();
+    ws.write(
+        "pulled/BUILD.bazel",
+        &format!(
+            "load(\"@rules_img//img:image.bzl\", \"image_manifest\")\nload(\"@rules_img//img:push.bzl\", \"image_push\")\n\n\
+             image_manifest(name = \"on_pulled\", base = \"@pulled_base\", layers = [\"//layers:files_zstd\"])\n\n\
+             image_push(name = \"push\", image = \":on_pulled\", registry = \"{registry}\", repository = \"deploy/on-pulled\", tag = \"v1\")\n"
+        ),
+    )
+    .unwrap();
+}
+
+#[test]
+#[ignore = "needs the Bazel 7 chroot, docker-registry, skopeo and crane (scripts/install-test-deps.sh)"]
+fn bazel_pulls_a_base_shallow_builds_on_it_and_pushes_with_the_base_layers_mounted() {
+    require("skopeo");
+    let scratch = tempfile::tempdir().unwrap();
+    let registry = DockerRegistry::start(&scratch.path().join("distribution"));
+    let digest = seed(scratch.path(), &registry.address);
+    let bazel = Bazel7::find().unwrap();
+    for mode in Mode::ALL {
+        let ws = bazel_workspace(&bazel, mode).unwrap();
+        add_pulled_package(&ws, &registry.address, &digest);
+        ws.build(&["--output_groups=+digest", "//pulled:on_pulled", "//images:multi"]).unwrap();
+        // Shallow: the pulled repository holds the index, two manifests and two configs, no layer.
+        let external = Path::new(&ws.info("output_base").unwrap()).join("external");
+        let repo = std::fs::read_dir(&external)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.file_name().unwrap().to_string_lossy().ends_with("pulled_base"))
+            .unwrap_or_else(|| panic!("no pulled_base repository under {}", external.display()));
+        let blobs = std::fs::read_dir(repo.join("blobs/sha256")).unwrap().count();
+        assert_eq!(blobs, 5, "{mode}: the pull downloaded more than manifests and configs");
+
+        let run = ws.run("//pulled:push", &[]).unwrap();
+        let built = {
+            let files = ws.output_files_with("//pulled:on_pulled", &["--output_groups=digest"]).unwrap();
+            read(&files[0])
+        };
+        assert_eq!(pushed_digest(&run.stdout), built, "{mode}");
+        assert_eq!(remote_digest(&registry.address, "deploy/on-pulled", "v1"), built, "{mode}");
+        // The first push mounts the base layer (files_gzip) from seed/multi instead of uploading it;
+        // the second (the other mode, the same image) finds everything in place.
+        let expected = if mode == Mode::Bzlmod { "1 mounted" } else { "0 uploaded" };
+        assert!(run.stderr.contains(expected), "{mode}: push summary:\n{}", run.stderr);
+    }
+}
