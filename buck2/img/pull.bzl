@@ -2,10 +2,11 @@
 """Pulling base images: pull."""
 
 load("//img/private:common.bzl", "pull_impl")
+load("//img/private:providers.bzl", "ImageToolchainInfo")
 
 pull = rule(
     impl = pull_impl,
-    doc = "Pulls a base image's manifests and configs (never its layer blobs, with the default `shallow` handling), pinned by digest.\n\nOn Buck2: Buck2 has no repository rules: `pull` is a build rule whose action runs `img pull` pinned by digest and verifies what it downloads.",
+    doc = "Pulls a base image's manifests and configs (never its layer blobs, with the default `shallow` handling), pinned by digest.\n\nOn Buck2: Buck2 has no repository rules: `pull` is a build rule whose action runs `img pull` pinned by digest and verifies what it downloads; the layers and platforms, which Bazel learns when it fetches, are written in `manifests` (run `img pull ... --print-buck2 NAME` once and paste its output).",
     attrs = {
         "credential_helper": attrs.string(
             default = "",
@@ -42,10 +43,18 @@ pull = rule(
             doc = "The image tag to pull (e.g., \"latest\", \"24.04\", \"v1.2.3\").",
         ),
         "unsafe_allow_tag_without_digest": attrs.bool(default = False, doc = "Allow pulling by tag without specifying a digest."),
+        "manifests": attrs.list(
+            attrs.dict(attrs.string(), attrs.any()),
+            default = [],
+            doc = "The pinned image, one entry per platform (`platform`, `manifest`, `config`, `layers` media types), as `img pull --print-buck2 NAME` prints it: Buck2 knows providers at analysis, before anything is fetched.",
+        ),
         "tool": attrs.option(
             attrs.source(),
             default = None,
             doc = "The img executable to fetch with (e.g. `//tools:bin/img`); without it, `img` on PATH. Not in rules_img, which downloads a prebuilt tool.",
+        ),
+        "_img_toolchain": attrs.default_only(
+            attrs.toolchain_dep(default = "toolchains//:img", providers = [ImageToolchainInfo]),
         ),
     },
 )

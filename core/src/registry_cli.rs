@@ -95,6 +95,10 @@ pub struct PullArgs {
     /// The output directory.
     #[arg(long, value_name = "DIR")]
     output: PathBuf,
+    /// Also print a Buck2 `pull` target named NAME that pins what was pulled (platforms, manifests,
+    /// configs, layer media types): Buck2 needs them written down before it fetches.
+    #[arg(long, value_name = "NAME")]
+    print_buck2: Option<String>,
     #[command(flatten)]
     client: ClientArgs,
 }
@@ -145,7 +149,7 @@ pub fn run_push(args: PushArgs) -> anyhow::Result<()> {
 /// `img pull`: writes the output directory; the pulled reference on stderr.
 pub fn run_pull(args: PullArgs) -> anyhow::Result<()> {
     let options = PullOptions {
-        registries: args.registries,
+        registries: args.registries.clone(),
         repository: args.repository,
         digest: args.digest,
         tag: args.tag,
@@ -162,7 +166,64 @@ pub fn run_pull(args: PullArgs) -> anyhow::Result<()> {
         result.manifests.len(),
         options.output.display()
     );
+    if let Some(name) = args.print_buck2 {
+        print!("{}", buck2_target(&name, &options.output, &options.registries, &result)?);
+    }
     Ok(())
+}
+
+/// A Buck2 `pull(...)` call with everything the rule needs at analysis, read from what `pull` wrote.
+fn buck2_target(
+    name: &str,
+    output: &std::path::Path,
+    registries: &[String],
+    result: &img_contract::deploy::PullResult,
+) -> anyhow::Result<String> {
+    let json = |relative: &str| -> anyhow::Result<serde_json::Value> {
+        let path = output.join(relative);
+        let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+        serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))
+    };
+    let text = |value: &serde_json::Value| value.as_str().unwrap_or_default().to_string();
+    let mut manifests = String::new();
+    for manifest in &result.manifests {
+        let descriptor = json(&manifest.descriptor)?;
+        let document = json(&manifest.manifest)?;
+        let platform: Vec<&str> = [&manifest.os, &manifest.architecture, &manifest.variant]
+            .into_iter()
+            .map(String::as_str)
+            .filter(|part| !part.is_empty())
+            .collect();
+        let mut layers = Vec::new();
+        for layer in &manifest.layers {
+            layers.push(format!("{:?}", text(&json(layer)?["mediaType"])));
+        }
+        manifests.push_str(&format!(
+            "        {{\n            \"config\": {:?},\n            \"layers\": [{}],\n            \"manifest\": {:?},\n            \"platform\": {:?},\n        }},\n",
+            text(&document["config"]["digest"]),
+            layers.join(", "),
+            text(&descriptor["digest"]),
+            platform.join("/"),
+        ));
+    }
+    let (mirrors, registry) = registries.split_at(registries.len().saturating_sub(1));
+    let mut target = format!(
+        "pull(\n    name = {name:?},\n    digest = {:?},\n    manifests = [\n{manifests}    ],\n",
+        result.digest
+    );
+    if !mirrors.is_empty() {
+        target.push_str(&format!("    registries = {mirrors:?},\n"));
+    }
+    target.push_str(&format!(
+        "    registry = {:?},\n    repository = {:?},\n",
+        registry.first().cloned().unwrap_or_default(),
+        result.repository
+    ));
+    if !result.tag.is_empty() {
+        target.push_str(&format!("    tag = {:?},\n", result.tag));
+    }
+    target.push_str(")\n");
+    Ok(target)
 }
 
 /// `img registry serve`.

@@ -135,3 +135,44 @@ fn bazel_pulls_a_base_shallow_builds_on_it_and_pushes_with_the_base_layers_mount
         assert!(run.stderr.contains(expected), "{mode}: push summary:\n{}", run.stderr);
     }
 }
+
+#[test]
+#[ignore = "needs docker-registry and skopeo (scripts/install-test-deps.sh)"]
+fn buck2_pulls_a_pinned_base_shallow_builds_on_it_and_pushes_with_the_base_layers_mounted() {
+    require("skopeo");
+    let scratch = tempfile::tempdir().unwrap();
+    let registry = DockerRegistry::start(&scratch.path().join("distribution"));
+    let digest = seed(scratch.path(), &registry.address);
+    // What a Buck2 user does once: print the pinned target.
+    let printed = sh(&format!(
+        "{} pull --registry {} --repository seed/multi --digest {digest} --tag v1 --output {} --print-buck2 pulled_base",
+        img().display(),
+        registry.address,
+        scratch.path().join("print").display()
+    ));
+    assert!(printed.contains(&format!("digest = \"{digest}\"")), "{printed}");
+    let dir = scratch.path().join("buck2");
+    let project = buck2_project(&dir);
+    std::fs::create_dir_all(dir.join("pulled")).unwrap();
+    std::fs::write(
+        dir.join("pulled/BUCK"),
+        format!(
+            "load(\"@rules_img//img:image.bzl\", \"image_manifest\")\nload(\"@rules_img//img:pull.bzl\", \"pull\")\n\
+             load(\"@rules_img//img:push.bzl\", \"image_push\")\n\n{printed}\n\
+             image_manifest(name = \"on_pulled\", base = \":pulled_base\", layers = [\"//layers:files_zstd\"])\n\n\
+             image_push(name = \"push\", image = \":on_pulled\", registry = \"{}\", repository = \"deploy/on-pulled-buck2\", tag = \"v1\")\n",
+            registry.address
+        ),
+    )
+    .unwrap();
+    let built = read(&project.build_sub_target("root//pulled:on_pulled[digest]").unwrap()[0]);
+    // Shallow: the pull action fetched the index, two manifests and two configs, no layer.
+    let pulled = project.build("root//pulled:pulled_base").unwrap().remove(0);
+    assert_eq!(std::fs::read_dir(pulled.join("blobs/sha256")).unwrap().count(), 5);
+    let run = project.run("root//pulled:push", &[]).unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "{stderr}");
+    assert_eq!(pushed_digest(&String::from_utf8_lossy(&run.stdout)), built);
+    assert_eq!(remote_digest(&registry.address, "deploy/on-pulled-buck2", "v1"), built);
+    assert!(stderr.contains("1 mounted"), "push summary:\n{stderr}");
+}

@@ -344,6 +344,7 @@ fn render_rule(spec: &Spec, rule: &Rule, out: &mut Source) {
     let mut attrs: Vec<(Code, Code)> = rule
         .attrs
         .iter()
+        .filter(|a| !a.buck2_only)
         .map(|a| {
             let mut code = attr(a);
             if split && a.name == "manifests" {
@@ -411,6 +412,7 @@ fn attr(a: &Attr) -> Code {
             args.push(kw("allow_files", raw("True")));
             ("attr.string_keyed_label_dict", None)
         }
+        AttrType::Records => unreachable!("Buck2-only attributes are not rendered for Bazel"),
         AttrType::NameToTarget => ("attr.string_keyed_label_dict", None),
         AttrType::Tool => {
             args.push(kw("allow_single_file", raw("True")));

@@ -275,7 +275,8 @@ fn render_rule(spec: &Spec, rule: &Rule, out: &mut Source) {
         );
         attrs.push((string("_configured_manifests"), configured));
     }
-    if matches!(rule.body, Body::Impl(_)) {
+    // Rules that run img: every implemented rule, and `pull`, which fetches in an action here.
+    if matches!(rule.body, Body::Impl(_)) || rule.kind == RuleKind::Repository {
         let toolchain = call(
             "attrs.toolchain_dep",
             vec![kw("default", string(TOOLCHAIN_TARGET)), kw("providers", list(vec![raw("ImageToolchainInfo")]))],
@@ -428,6 +429,10 @@ fn attr(a: &Attr) -> Code {
         AttrType::NameToTarget => {
             with_default("attrs.dict", vec![pos(call("attrs.string", vec![])), pos(call("attrs.dep", vec![]))])
         }
+        AttrType::Records => with_default(
+            "attrs.list",
+            vec![pos(call("attrs.dict", vec![pos(call("attrs.string", vec![])), pos(call("attrs.any", vec![]))]))],
+        ),
         // Platforms are labels: the macro configures dependencies for them (see transition_macro).
         AttrType::Platform => inner(call("attrs.label", vec![])),
         AttrType::PlatformList => with_default("attrs.list", vec![pos(call("attrs.label", vec![]))]),

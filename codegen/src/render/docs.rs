@@ -145,6 +145,7 @@ fn bazel_type(a: &Attr) -> String {
         AttrType::File | AttrType::Tool | AttrType::Dep(_) | AttrType::Platform => "attr.label",
         AttrType::DepList(_) | AttrType::FileList | AttrType::PlatformList => "attr.label_list",
         AttrType::PathToTarget | AttrType::NameToTarget => "attr.string_keyed_label_dict",
+        AttrType::Records => return "(Buck2 only)".to_string(),
     };
     format!("{ty}{}", values(a))
 }
@@ -165,6 +166,7 @@ fn buck2_type(a: &Attr) -> String {
         AttrType::FileList => "attrs.list(attrs.source())",
         AttrType::PathToTarget => "attrs.dict(attrs.string(), attrs.one_of(attrs.dep(), attrs.source()))",
         AttrType::NameToTarget => "attrs.dict(attrs.string(), attrs.dep())",
+        AttrType::Records => "attrs.list(attrs.dict(attrs.string(), attrs.any()))",
     };
     let optional = a.default == Default::None;
     let ty = if optional { format!("attrs.option({ty})") } else { ty.to_string() };

@@ -279,6 +279,15 @@ pub fn pull() -> Rule {
                 "Allow pulling by tag without specifying a digest.",
             ),
             Attr::new(
+                "manifests",
+                T::Records,
+                D::StrList(&[]),
+                "The pinned image, one entry per platform (`platform`, `manifest`, `config`, `layers` media types), as \
+                 `img pull --print-buck2 NAME` prints it: Buck2 knows providers at analysis, before anything is \
+                 fetched.",
+            )
+            .buck2_only(),
+            Attr::new(
                 "tool",
                 T::File,
                 D::None,
@@ -293,7 +302,9 @@ pub fn pull() -> Rule {
         transition: None,
         reads_platform: false,
         buck2_note: "Buck2 has no repository rules: `pull` is a build rule whose action runs `img pull` pinned by \
-                     digest and verifies what it downloads.",
+                     digest and verifies what it downloads; the layers and platforms, which Bazel learns when it \
+                     fetches, are written in `manifests` (run `img pull ... --print-buck2 NAME` once and paste its \
+                     output).",
     }
 }
 

@@ -766,7 +766,12 @@ fn manifest_from_layout_impl() -> Impl {
                 inputs: vec![E::Var("src")],
                 input_sets: vec![],
                 output_sets: vec![E::field(E::Var("layers"), "outputs")],
-                outputs: vec![("manifest", "manifest"), ("config", "config"), ("descriptor", "descriptor"), ("digest", "digest")],
+                outputs: vec![
+                    ("manifest", "manifest"),
+                    ("config", "config"),
+                    ("descriptor", "descriptor"),
+                    ("digest", "digest"),
+                ],
             }),
         ],
         returns: vec![

@@ -248,6 +248,8 @@ pub struct Attr {
     /// The attribute travels, as is, to a field of the same name of the request of the rule's
     /// action (see `Attr::to_request`).
     pub to_request: bool,
+    /// The attribute exists on Buck2 only (what Bazel learns at fetch time, Buck2 needs written down).
+    pub buck2_only: bool,
 }
 
 /// The type of an attribute.
@@ -276,6 +278,8 @@ pub enum AttrType {
     /// A platform (`platform()` target).
     Platform,
     PlatformList,
+    /// A list of dicts with string keys (facts written down, e.g. by `img pull --print-buck2`).
+    Records,
 }
 
 /// The default of an attribute.
@@ -444,7 +448,13 @@ impl Spec {
 
 impl Attr {
     pub fn new(name: &'static str, ty: AttrType, default: Default, doc: &'static str) -> Attr {
-        Attr { name, doc, ty, default, to_request: false }
+        Attr { name, doc, ty, default, to_request: false, buck2_only: false }
+    }
+
+    /// Marks the attribute as Buck2-only.
+    pub fn buck2_only(mut self) -> Attr {
+        self.buck2_only = true;
+        self
     }
 
     /// Sends the attribute's value to the request of the rule's action, in a field of the same

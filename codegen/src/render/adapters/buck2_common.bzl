@@ -172,9 +172,82 @@ def convert_layout_manifests(ctx: AnalysisContext) -> list:
         ))
     return manifests
 
+def _platform_parts(platform: str) -> list[str]:
+    parts = platform.split("/")
+    if len(parts) not in (2, 3):
+        fail("manifests: platform {} is not os/architecture or os/architecture/variant.".format(repr(platform)))
+    return parts + ([""] if len(parts) == 2 else [])
+
+def _blob(directory: Artifact, digest: str) -> Artifact:
+    return directory.project("blobs/sha256/" + digest.removeprefix("sha256:"))
+
 def pull_impl(ctx: AnalysisContext) -> list[Provider]:
-    """Buck2 has no repository rules; see docs/reference/pull.md for the Buck2 way to pull."""
-    fail_not_yet(ctx, "pull", "a Buck2 counterpart of the repository rule (the Registries issue)")
+    """Fetches a pinned base image's manifests and configs (never its layers) with `img pull`.
+
+    Buck2 has no repository rules: an action fetches, and what Bazel learns when it fetches (the
+    platforms and layers) is written in `manifests`, as `img pull ... --print-buck2 NAME` prints it.
+    """
+    attrs = ctx.attrs
+    if not attrs.digest:
+        fail("pull on Buck2 needs `digest`: run `img pull ... --print-buck2 {}` and paste the target it prints.".format(ctx.label.name))
+    if not attrs.manifests:
+        fail("pull on Buck2 needs `manifests`: run `img pull ... --print-buck2 {}` and paste the target it prints.".format(ctx.label.name))
+    require_supported("layer_handling", attrs.layer_handling, ["shallow"])
+    registries = attrs.registries + [attrs.registry or "index.docker.io"]
+    out = ctx.actions.declare_output(ctx.label.name, dir = True)
+    command = cmd_args(
+        attrs._img_toolchain[ImageToolchainInfo].tool_exe,
+        "pull",
+        "--repository",
+        attrs.repository,
+        "--digest",
+        attrs.digest,
+        "--output",
+        out.as_output(),
+    )
+    for registry in registries:
+        command.add("--registry", registry)
+    if attrs.docker_config_path:
+        command.add("--docker-config-path", attrs.docker_config_path)
+    if attrs.credential_helper:
+        command.add("--credential-helper", attrs.credential_helper)
+
+    # Fetching needs the network: never remotely.
+    ctx.actions.run(command, category = "img_pull", local_only = True)
+    sources = [struct(registry = registry, repository = attrs.repository) for registry in registries]
+    pull = PullInfo(registries = registries, repository = attrs.repository, tag = attrs.tag, digest = attrs.digest)
+    manifests = []
+    for index, entry in enumerate(attrs.manifests):
+        os, architecture, variant = _platform_parts(entry["platform"])
+        layers = [
+            SingleLayerInfo(
+                blob = None,
+                metadata = out.project("manifests/{}/layers/{}.json".format(index, layer)),
+                media_type = media_type,
+                estargz = False,
+                sources = sources,
+            )
+            for layer, media_type in enumerate(entry["layers"])
+        ]
+        manifests.append(ImageManifestInfo(
+            descriptor = out.project("manifests/{}/descriptor.json".format(index)),
+            manifest = _blob(out, entry["manifest"]),
+            config = _blob(out, entry["config"]),
+            digest = ctx.actions.write("{}_digest_{}".format(ctx.label.name, index), entry["manifest"]),
+            architecture = architecture,
+            os = os,
+            variant = variant,
+            layers = layers,
+        ))
+    if len(manifests) == 1 and attrs.manifests[0]["manifest"] == attrs.digest:
+        return [DefaultInfo(default_outputs = [out]), manifests[0], pull]
+    index = ImageIndexInfo(
+        descriptor = out.project("root.descriptor.json"),
+        index = _blob(out, attrs.digest),
+        digest = ctx.actions.write(ctx.label.name + "_digest", attrs.digest),
+        manifests = manifests,
+    )
+    return [DefaultInfo(default_outputs = [out]), index, pull]
 
 def file_path(file: Artifact | None) -> Artifact | None:
     """The file itself: `write_json` renders artifacts as paths."""
