@@ -63,3 +63,15 @@ fn an_unknown_attribute_in_an_implementation_is_reported() {
     body.steps.push(Step::Do(Expr::Attr("no_such_attr")));
     assert_eq!(spec::check(&spec).unwrap_err(), ["image_layer: unknown attribute no_such_attr"]);
 }
+
+#[test]
+fn a_rule_without_its_action_yet_fails_at_analysis_naming_the_capability_on_both_systems() {
+    let mut spec = spec::spec();
+    let push = spec.rules.iter_mut().find(|r| r.name == "image_push").unwrap();
+    push.body = spec::Body::NotYet { capability: "a way to push" };
+    let files = by_path(&spec);
+    let expected = "fail_not_yet(ctx, \"image_push\", \"a way to push\")";
+    assert!(files["bazel/img/push.bzl"].contains(expected), "{}", files["bazel/img/push.bzl"]);
+    assert!(files["buck2/img/push.bzl"].contains(expected), "{}", files["buck2/img/push.bzl"]);
+    assert!(files["docs/reference/image_push.md"].contains("**Not yet.**"));
+}

@@ -7,7 +7,7 @@
 
 use std::fmt::Write;
 
-use codegen::spec::{self, AttrType, Body, Default, RuleKind};
+use codegen::spec::{self, RuleKind};
 use e2e::bazel::{Bazel7, Mode, Workspace, WORKSPACE_PRELUDE};
 use e2e::tool::{img, repo_root};
 
@@ -27,29 +27,41 @@ fn public_load_points() -> Vec<(String, Vec<String>)> {
     points
 }
 
-/// A stand-in target for every provider a rule's mandatory dependency needs, so that analysis
-/// reaches the rule's own implementation.
-const FAKES_BZL: &str = r#"load("@rules_img//img:providers.bzl", "DeployInfo", "ImageManifestInfo", "PushConfigInfo")
+/// A target of every rule (`<rule>_rule`), each built from real inputs.
+pub const EVERY_RULE: &str = r#"
+image_layer(name = "image_layer_rule", srcs = {"/etc/hello.txt": "data.txt"}, symlinks = {"/hello": "etc/hello.txt"})
 
-def _fake_impl(ctx):
-    provider = {"DeployInfo": DeployInfo, "ImageManifestInfo": ImageManifestInfo, "PushConfigInfo": PushConfigInfo}
-    return [provider[ctx.attr.provider]()]
+layer_from_tar(name = "layer_from_tar_rule", src = "in.tar")
 
-fake = rule(implementation = _fake_impl, attrs = {"provider": attr.string()})
+image_manifest(name = "image_manifest_rule", layers = [":image_layer_rule", ":layer_from_tar_rule"], entrypoint = ["/hello"])
+
+image_index(name = "image_index_rule", manifests = [":image_manifest_rule"])
+
+filegroup(name = "layout", srcs = [":image_manifest_rule"], output_group = "oci_layout")
+
+filegroup(name = "index_layout", srcs = [":image_index_rule"], output_group = "oci_layout")
+
+image_manifest_from_oci_layout(
+    name = "image_manifest_from_oci_layout_rule",
+    src = ":layout",
+    architecture = "amd64",
+    os = "linux",
+    layers = ["application/vnd.oci.image.layer.v1.tar+gzip", "application/vnd.oci.image.layer.v1.tar"],
+)
+
+image_index_from_oci_layout(
+    name = "image_index_from_oci_layout_rule",
+    src = ":index_layout",
+    layers = ["application/vnd.oci.image.layer.v1.tar+gzip", "application/vnd.oci.image.layer.v1.tar"],
+    manifests = ["linux/amd64"],
+)
+
+image_push(name = "image_push_rule", image = ":image_manifest_rule", registry = "localhost:5000", repository = "x")
+
+image_load(name = "image_load_rule", image = ":image_manifest_rule", repository = "x")
+
+multi_deploy(name = "multi_deploy_rule", operations = [":image_push_rule", ":image_load_rule"])
 "#;
-
-/// A value for a mandatory attribute of `attr_type`.
-fn placeholder(attr_type: &AttrType) -> String {
-    match attr_type {
-        AttrType::String => "\"x\"".into(),
-        AttrType::Enum(values) => format!("{:?}", values.iter().find(|v| **v != "auto").unwrap()),
-        AttrType::StringList => "[\"x\"]".into(),
-        AttrType::File | AttrType::Tool => "\"data.txt\"".into(),
-        AttrType::Dep(providers) => format!("\":fake_{}\"", providers[0]),
-        AttrType::DepList(providers) => format!("[\":fake_{}\"]", providers[0]),
-        other => panic!("no placeholder for a mandatory {other:?}"),
-    }
-}
 
 fn workspace(bazel: &Bazel7, mode: Mode) -> Workspace {
     let mut ws = bazel.workspace(mode).unwrap();
@@ -58,18 +70,14 @@ fn workspace(bazel: &Bazel7, mode: Mode) -> Workspace {
     let dependency = mode.rules_img_dependency(&module);
     match mode {
         Mode::Bzlmod => {
-            let pull = "pull = use_repo_rule(\"@rules_img//img:pull.bzl\", \"pull\")\n\
-                        pull(name = \"pulled\", repository = \"library/x\")\n";
-            let text = format!("module(name = \"t\")\n\n{dependency}\nregister_toolchains(\"//tools:img\")\n\n{pull}");
+            let text = format!("module(name = \"t\")\n\n{dependency}\nregister_toolchains(\"//tools:img\")\n");
             ws.write("MODULE.bazel", &text).unwrap();
         }
         Mode::Workspace => {
             let text = format!(
                 "workspace(name = \"t\")\n\n{WORKSPACE_PRELUDE}\n{dependency}\n\
                  load(\"@rules_img//img:dependencies.bzl\", \"rules_img_dependencies\")\n\n\
-                 rules_img_dependencies()\n\nregister_toolchains(\"//tools:img\")\n\n\
-                 load(\"@rules_img//img:pull.bzl\", \"pull\")\n\n\
-                 pull(name = \"pulled\", repository = \"library/x\")\n"
+                 rules_img_dependencies()\n\nregister_toolchains(\"//tools:img\")\n"
             );
             ws.write("WORKSPACE", &text).unwrap();
         }
@@ -93,11 +101,9 @@ fn workspace(bazel: &Bazel7, mode: Mode) -> Workspace {
     }
     let _ = writeln!(all, "\nALL = [{}]", symbols.join(", "));
     ws.write("all.bzl", &all).unwrap();
-    ws.write("fakes.bzl", FAKES_BZL).unwrap();
 
-    // One target per rule; the ones without an action are `manual` so `//...` stays buildable.
     let spec = spec::spec();
-    let mut build = String::from("load(\":all.bzl\", \"ALL\")\nload(\":fakes.bzl\", \"fake\")\n");
+    let mut build = String::from("load(\":all.bzl\", \"ALL\")\n");
     for rule in &spec.rules {
         if !matches!(rule.kind, RuleKind::Build | RuleKind::Executable) {
             continue;
@@ -105,24 +111,7 @@ fn workspace(bazel: &Bazel7, mode: Mode) -> Workspace {
         let file = rule.file.file_name();
         let _ = writeln!(build, "load(\"@rules_img//img:{file}\", \"{}\")", rule.name);
     }
-    build.push_str("\nexports_files([\"data.txt\"])\n");
-    for provider in ["DeployInfo", "ImageManifestInfo", "PushConfigInfo"] {
-        let _ = writeln!(build, "fake(name = \"fake_{provider}\", provider = \"{provider}\")");
-    }
-    build.push_str(
-        "image_layer(name = \"layer_rule\", srcs = {\"/etc/hello.txt\": \"data.txt\"})\n\
-         layer_from_tar(name = \"layer_from_tar_rule\", src = \"in.tar\")\n",
-    );
-    for rule in spec.rules.iter().filter(|r| matches!(r.body, Body::NotYet { .. })) {
-        if rule.kind == RuleKind::Repository {
-            continue;
-        }
-        let mut args = vec![format!("name = \"{}_rule\"", rule.name), "tags = [\"manual\"]".to_string()];
-        for attr in rule.attrs.iter().filter(|a| a.default == Default::Required) {
-            args.push(format!("{} = {}", attr.name, placeholder(&attr.ty)));
-        }
-        let _ = writeln!(build, "{}({})", rule.name, args.join(", "));
-    }
+    build.push_str(EVERY_RULE);
     ws.write("BUILD.bazel", &build).unwrap();
     ws.write("data.txt", "hello\n").unwrap();
     let tar =
@@ -144,40 +133,44 @@ fn in_both_modes(check: impl Fn(&Workspace)) {
 fn every_public_bzl_loads_in_bzlmod_and_workspace_mode() {
     in_both_modes(|ws| {
         let targets = ws.query("//...").unwrap();
-        assert!(targets.contains(&"//:layer_rule".to_string()), "{}: {targets:?}", ws.mode());
-        assert!(targets.contains(&"//:image_push_rule".to_string()), "{}: {targets:?}", ws.mode());
-    });
-}
-
-#[test]
-#[ignore = "needs the Bazel 7 chroot (scripts/bazel7-chroot.sh)"]
-fn rules_without_an_action_fail_at_analysis_naming_the_missing_capability() {
-    let spec = spec::spec();
-    in_both_modes(|ws| {
-        for rule in &spec.rules {
-            let Body::NotYet { capability } = rule.body else { continue };
-            let output = if rule.kind == RuleKind::Repository {
-                ws.bazel(&["query", "@pulled//..."]).unwrap()
-            } else {
-                ws.bazel(&["build", &format!("//:{}_rule", rule.name)]).unwrap()
-            };
-            assert!(!output.status.success(), "{} in {} mode built", rule.name, ws.mode());
-            let expected =
-                format!("{} is declared but not available yet in this rules_img: it needs {capability}", rule.name);
-            assert!(output.stderr.contains(&expected), "{} in {} mode:\n{}", rule.name, ws.mode(), output.stderr);
+        for target in every_rule_targets() {
+            assert!(targets.contains(&target), "{}: {target} not in {targets:?}", ws.mode());
         }
     });
 }
 
+/// The targets of EVERY_RULE, checked to name every build rule of the spec.
+fn every_rule_targets() -> Vec<String> {
+    let spec = spec::spec();
+    let rules: Vec<&str> = spec
+        .rules
+        .iter()
+        .filter(|r| matches!(r.kind, RuleKind::Build | RuleKind::Executable))
+        .map(|r| r.name)
+        .collect();
+    for rule in &rules {
+        assert!(
+            EVERY_RULE.contains(&format!("{rule}(name = \"{rule}_rule\""))
+                || EVERY_RULE.contains(&format!("{rule}(\n    name = \"{rule}_rule\"")),
+            "EVERY_RULE has no target of {rule}"
+        );
+    }
+    rules.iter().map(|r| format!("//:{r}_rule")).collect()
+}
+
 #[test]
 #[ignore = "needs the Bazel 7 chroot (scripts/bazel7-chroot.sh)"]
-fn rules_backed_by_an_action_build() {
+fn every_rule_builds_with_the_real_img_in_both_modes() {
+    let targets = every_rule_targets();
     in_both_modes(|ws| {
-        ws.build(&["//:layer_rule", "//:layer_from_tar_rule"]).unwrap();
-        for target in ["//:layer_rule", "//:layer_from_tar_rule"] {
+        let mut args: Vec<&str> = vec!["--output_groups=+digest,+metadata"];
+        args.extend(targets.iter().map(String::as_str));
+        ws.build(&args).unwrap();
+        for target in &targets {
             let files = ws.output_files(target).unwrap();
-            let size = std::fs::metadata(&files[0]).unwrap().len();
-            assert!(size > 0, "{target} in {} mode: empty {}", ws.mode(), files[0].display());
+            for file in files {
+                assert!(std::fs::metadata(&file).is_ok(), "{target} in {} mode: {} missing", ws.mode(), file.display());
+            }
         }
     });
 }

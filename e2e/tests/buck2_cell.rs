@@ -7,7 +7,7 @@
 use std::fmt::Write;
 use std::path::Path;
 
-use codegen::spec::{self, AttrType, Body, Default, RuleKind};
+use codegen::spec::{self, RuleKind};
 use e2e::buck2::Project;
 use e2e::tool::{img, repo_root};
 
@@ -43,27 +43,53 @@ fn public_load_points() -> Vec<(String, Vec<String>)> {
     points
 }
 
-const FAKES_BZL: &str = r#"load("@rules_img//img:providers.bzl", "DeployInfo", "ImageManifestInfo", "PushConfigInfo")
+/// A target of every rule (`<rule>_rule`), each built from real inputs.
+const EVERY_RULE: &str = r#"
+image_layer(name = "image_layer_rule", srcs = {"/etc/hello.txt": "data.txt"}, symlinks = {"/hello": "etc/hello.txt"})
 
-_PROVIDERS = {"DeployInfo": DeployInfo, "ImageManifestInfo": ImageManifestInfo, "PushConfigInfo": PushConfigInfo}
+layer_from_tar(name = "layer_from_tar_rule", src = "in.tar")
 
-def _fake_impl(ctx: AnalysisContext) -> list[Provider]:
-    return [DefaultInfo(), _PROVIDERS[ctx.attrs.provider]()]
+image_manifest(name = "image_manifest_rule", layers = [":image_layer_rule", ":layer_from_tar_rule"], entrypoint = ["/hello"])
 
-fake = rule(impl = _fake_impl, attrs = {"provider": attrs.string()})
+image_index(name = "image_index_rule", manifests = [":image_manifest_rule"])
+
+image_manifest_from_oci_layout(
+    name = "image_manifest_from_oci_layout_rule",
+    src = ":image_manifest_rule[oci_layout]",
+    architecture = "amd64",
+    os = "linux",
+    layers = ["application/vnd.oci.image.layer.v1.tar+gzip", "application/vnd.oci.image.layer.v1.tar"],
+)
+
+image_index_from_oci_layout(
+    name = "image_index_from_oci_layout_rule",
+    src = ":image_index_rule[oci_layout]",
+    layers = ["application/vnd.oci.image.layer.v1.tar+gzip", "application/vnd.oci.image.layer.v1.tar"],
+    manifests = ["linux/amd64"],
+)
+
+image_push(name = "image_push_rule", image = ":image_manifest_rule", registry = "localhost:5000", repository = "x")
+
+image_load(name = "image_load_rule", image = ":image_manifest_rule", repository = "x")
+
+multi_deploy(name = "multi_deploy_rule", operations = [":image_push_rule", ":image_load_rule"])
 "#;
 
-/// A value for a mandatory attribute of `attr_type`.
-fn placeholder(attr_type: &AttrType) -> String {
-    match attr_type {
-        AttrType::String => "\"x\"".into(),
-        AttrType::Enum(values) => format!("{:?}", values.iter().find(|v| **v != "auto").unwrap()),
-        AttrType::StringList => "[\"x\"]".into(),
-        AttrType::File | AttrType::Tool => "\"data.txt\"".into(),
-        AttrType::Dep(providers) => format!("\":fake_{}\"", providers[0]),
-        AttrType::DepList(providers) => format!("[\":fake_{}\"]", providers[0]),
-        other => panic!("no placeholder for a mandatory {other:?}"),
+/// The rules with a target in EVERY_RULE (all but the toolchain and `pull`, which needs a registry:
+/// see tests/deploy.rs).
+fn every_rule() -> Vec<&'static str> {
+    let rules: Vec<&str> = spec::spec()
+        .rules
+        .iter()
+        .filter(|r| matches!(r.kind, RuleKind::Build | RuleKind::Executable))
+        .map(|r| r.name)
+        .collect();
+    for rule in &rules {
+        let one_line = format!("{rule}(name = \"{rule}_rule\"");
+        let broken = format!("{rule}(\n    name = \"{rule}_rule\"");
+        assert!(EVERY_RULE.contains(&one_line) || EVERY_RULE.contains(&broken), "EVERY_RULE has no target of {rule}");
     }
+    rules
 }
 
 /// A project with the prelude of the model, the rendered cell, the img toolchain, and one
@@ -101,27 +127,13 @@ fn project(extra_config: &str) -> (tempfile::TempDir, Project) {
     }
     let _ = writeln!(all, "\nALL = [{}]", symbols.join(", "));
     write(root, "all.bzl", &all);
-    write(root, "fakes.bzl", FAKES_BZL);
 
     let spec = spec::spec();
-    let mut build = String::from("load(\":all.bzl\", \"ALL\")\nload(\":fakes.bzl\", \"fake\")\n");
-    for rule in spec.rules.iter().filter(|r| r.kind != RuleKind::Toolchain) {
+    let mut build = String::from("load(\":all.bzl\", \"ALL\")\n");
+    for rule in spec.rules.iter().filter(|r| matches!(r.kind, RuleKind::Build | RuleKind::Executable)) {
         let _ = writeln!(build, "load(\"@rules_img//img:{}\", \"{}\")", rule.file.file_name(), rule.name);
     }
-    for provider in ["DeployInfo", "ImageManifestInfo", "PushConfigInfo"] {
-        let _ = writeln!(build, "fake(name = \"fake_{provider}\", provider = \"{provider}\")");
-    }
-    build.push_str(
-        "image_layer(name = \"layer_rule\", srcs = {\"/etc/hello.txt\": \"data.txt\"}, symlinks = {\"/hello\": \"etc/hello.txt\"})\n\
-         layer_from_tar(name = \"layer_from_tar_rule\", src = \"in.tar\")\n",
-    );
-    for rule in spec.rules.iter().filter(|r| matches!(r.body, Body::NotYet { .. })) {
-        let mut args = vec![format!("name = \"{}_rule\"", rule.name)];
-        for attr in rule.attrs.iter().filter(|a| a.default == Default::Required) {
-            args.push(format!("{} = {}", attr.name, placeholder(&attr.ty)));
-        }
-        let _ = writeln!(build, "{}({})", rule.name, args.join(", "));
-    }
+    build.push_str(EVERY_RULE);
     write(root, "BUCK", &build);
     write(root, "data.txt", "hello\n");
     let tar = std::process::Command::new("tar").args(["-cf", "in.tar", "data.txt"]).current_dir(root).status().unwrap();
@@ -134,42 +146,30 @@ fn project(extra_config: &str) -> (tempfile::TempDir, Project) {
 fn every_generated_bzl_loads_and_a_buck_file_uses_each_rule() {
     let (_dir, project) = project("");
     let targets = project.targets("root//").unwrap();
-    for rule in spec::spec().rules.iter().filter(|r| matches!(r.body, Body::NotYet { .. })) {
-        assert!(targets.contains(&format!("{}_rule", rule.name)), "{}: {targets:?}", rule.name);
-    }
-    assert!(targets.contains(&"layer_rule".to_string()), "{targets:?}");
-}
-
-#[test]
-fn rules_without_an_action_fail_at_analysis_naming_the_missing_capability() {
-    let (_dir, project) = project("");
-    for rule in spec::spec().rules {
-        let Body::NotYet { capability } = rule.body else { continue };
-        let error = project.analyze(&format!("root//:{}_rule", rule.name)).unwrap_err().to_string();
-        let expected =
-            format!("{} is declared but not available yet in this rules_img: it needs {capability}", rule.name);
-        assert!(error.contains(&expected), "{}:\n{error}", rule.name);
+    for rule in every_rule() {
+        assert!(targets.contains(&format!("{rule}_rule")), "{rule}: {targets:?}");
     }
 }
 
 #[test]
-fn rules_backed_by_an_action_build_with_the_real_img() {
+fn every_rule_builds_with_the_real_img() {
     let (_dir, project) = project("");
-    for target in ["root//:layer_rule", "root//:layer_from_tar_rule"] {
-        let outputs = project.build(target).unwrap();
-        let size = std::fs::metadata(&outputs[0]).unwrap().len();
-        assert!(size > 0, "{target}: empty {}", outputs[0].display());
+    for rule in every_rule() {
+        let outputs = project.build(&format!("root//:{rule}_rule")).unwrap_or_else(|e| panic!("{rule}: {e}"));
+        for output in outputs {
+            assert!(output.exists(), "{rule}: {} missing", output.display());
+        }
     }
-    let metadata = project.build_sub_target("root//:layer_rule[metadata]").unwrap();
+    let metadata = project.build_sub_target("root//:image_layer_rule[metadata]").unwrap();
     let text = std::fs::read_to_string(&metadata[0]).unwrap();
-    assert!(text.contains("\"created_by\": \"rules_img //:layer_rule\""), "{text}");
+    assert!(text.contains("\"created_by\": \"rules_img //:image_layer_rule\""), "{text}");
 }
 
 #[test]
 fn settings_come_from_the_rules_img_section_of_buckconfig() {
     let (_dir, project) = project("[rules_img]\n  compress = zstd\n");
-    let outputs = project.build("root//:layer_rule").unwrap();
-    assert!(outputs[0].to_string_lossy().ends_with("layer_rule.tar.zst"), "{outputs:?}");
+    let outputs = project.build("root//:image_layer_rule").unwrap();
+    assert!(outputs[0].to_string_lossy().ends_with("image_layer_rule.tar.zst"), "{outputs:?}");
 }
 
 #[test]

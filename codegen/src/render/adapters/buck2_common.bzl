@@ -105,7 +105,7 @@ def require_estargz_gzip(estargz: bool, compress: str):
     if estargz and compress not in ("gzip", "keep"):
         fail("estargz needs gzip compression, not {}; set compress = \"gzip\" or estargz = \"disabled\".".format(compress))
 
-def merge_outputs(outputs: dict[str, typing.Any], *more: dict[str, typing.Any]) -> dict[str, typing.Any]:
+def merge_outputs(outputs: dict[str, typing.Any], *more) -> dict[str, typing.Any]:
     """One dict of an action's outputs, from the named ones and the numbered ones adapters declare."""
     merged = dict(outputs)
     for extra in more:
