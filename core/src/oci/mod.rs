@@ -6,6 +6,7 @@
 
 pub mod blobs;
 pub mod config;
+pub mod convert;
 pub mod docker_save;
 mod error;
 pub mod index;
