@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 
 mod registry_cli;
+mod load_cli;
 
 #[derive(Parser)]
 #[command(name = "img", version, about = "Build, push and load OCI images for Bazel and Buck2 (rules_img).")]
@@ -28,12 +29,18 @@ enum Command {
     OciLayout(ActionArgs),
     /// Write a `docker load` tarball of an image that is also an OCI layout.
     DockerSave(ActionArgs),
+    /// Import one platform's image (manifest, config, layer blobs and metadata) from an OCI layout.
+    ManifestFromOciLayout(ActionArgs),
+    /// Import the image index at the root of an OCI layout.
+    IndexFromOciLayout(ActionArgs),
     /// Push an image or index (and its blobs) to a registry, from a push request.
     Push(registry_cli::PushArgs),
     /// Fetch a base image's manifests and configs (never layer blobs) into a directory.
     Pull(registry_cli::PullArgs),
     /// Run a local OCI registry.
     Registry(registry_cli::RegistryArgs),
+    /// Load an image into containerd (incrementally), docker, podman or a generic loader.
+    Load(load_cli::LoadArgs),
 }
 
 /// The arguments every build action takes.
@@ -90,9 +97,20 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let outputs = img_contract::image::DockerSaveOutputs::from_args(&args.outputs)?;
             img::oci::docker_save::build(&request, &outputs)?;
         }
+        Command::ManifestFromOciLayout(args) => {
+            let request = img::request::read(&args.request)?;
+            let outputs = img_contract::image::ManifestFromOciLayoutOutputs::from_args(&args.outputs)?;
+            img::oci::convert::manifest::build(&request, &outputs)?;
+        }
+        Command::IndexFromOciLayout(args) => {
+            let request = img::request::read(&args.request)?;
+            let outputs = img_contract::image::IndexFromOciLayoutOutputs::from_args(&args.outputs)?;
+            img::oci::convert::index::build(&request, &outputs)?;
+        }
         Command::Push(args) => registry_cli::run_push(args)?,
         Command::Pull(args) => registry_cli::run_pull(args)?,
         Command::Registry(args) => registry_cli::run_registry(args)?,
+        Command::Load(args) => load_cli::run_load(args)?,
     }
     Ok(())
 }
