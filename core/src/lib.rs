@@ -6,6 +6,7 @@
 
 pub mod atomic;
 pub mod compress;
+pub mod deploy;
 pub mod digest;
 pub mod estargz;
 pub mod layer;

@@ -5,8 +5,9 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
-mod registry_cli;
+mod deploy_cli;
 mod load_cli;
+mod registry_cli;
 
 #[derive(Parser)]
 #[command(name = "img", version, about = "Build, push and load OCI images for Bazel and Buck2 (rules_img).")]
@@ -41,6 +42,8 @@ enum Command {
     Registry(registry_cli::RegistryArgs),
     /// Load an image into containerd (incrementally), docker, podman or a generic loader.
     Load(load_cli::LoadArgs),
+    /// Run many push and load requests at once (what `multi_deploy` runs).
+    Deploy(deploy_cli::DeployArgs),
 }
 
 /// The arguments every build action takes.
@@ -111,6 +114,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Pull(args) => registry_cli::run_pull(args)?,
         Command::Registry(args) => registry_cli::run_registry(args)?,
         Command::Load(args) => load_cli::run_load(args)?,
+        Command::Deploy(args) => deploy_cli::run_deploy(args)?,
     }
     Ok(())
 }
