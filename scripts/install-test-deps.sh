@@ -25,7 +25,7 @@ APT_INSTALL="apt-get install -y -qq -o Dpkg::Use-Pty=0 -o DPkg::Lock::Timeout=60
 
 # Packages installed with their recommends / without (docker.io and podman pull in far too much otherwise).
 WITH_RECOMMENDS=(debootstrap docker-registry skopeo umoci oci-image-tool containerd runc stargz-snapshotter
-    zstd pigz gzip hyperfine bazel-bootstrap bazel-skylib bazel-rules-java jq curl iproute2)
+    zstd pigz gzip hyperfine bazel-bootstrap bazel-skylib bazel-rules-java jq curl iproute2 gcc libc6-dev strace)
 NO_RECOMMENDS=(docker.io podman)
 
 missing() { # prints the packages of "$@" that are not installed, one a line
