@@ -89,6 +89,7 @@ pub const SHARED_LAYERS: &[&str] = &[
     "from_tar_gzip",
     "from_tar_zstd",
     "from_tar_optimized",
+    "annotated",
 ];
 
 /// What an independent check of a layer found.
@@ -97,6 +98,8 @@ pub struct CheckedLayer {
     pub digest: String,
     pub diff_id: String,
     pub media_type: String,
+    /// The metadata's annotations, `key=value` sorted.
+    pub annotations: Vec<String>,
     /// `tar -tvv` of the blob.
     pub listing: String,
 }
@@ -148,7 +151,17 @@ pub fn check_layer(blob: &Path, metadata: &Path) -> Result<CheckedLayer, String>
         ));
     }
     let listing = run(Command::new("sh").arg("-c").arg(format!("{decompress} | tar -tvv -f -")))?;
-    Ok(CheckedLayer { digest, diff_id, media_type, listing: String::from_utf8_lossy(&listing).into_owned() })
+    let annotations = meta["annotations"]
+        .as_object()
+        .map(|map| map.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default())).collect())
+        .unwrap_or_default();
+    Ok(CheckedLayer {
+        digest,
+        diff_id,
+        media_type,
+        annotations,
+        listing: String::from_utf8_lossy(&listing).into_owned(),
+    })
 }
 
 /// The blob and metadata of a built layer, given the files a build printed.

@@ -20,6 +20,8 @@ struct Built {
     app_layout_tar: PathBuf,
     app_tarball: PathBuf,
     estargz_layout_tar: PathBuf,
+    configured_digest: String,
+    configured_config: PathBuf,
 }
 
 fn read(path: &Path) -> String {
@@ -40,13 +42,16 @@ fn buck2_images(dir: &Path) -> Built {
         app_layout_tar: one("root//images:app[oci_tarball]"),
         app_tarball: one("root//images:app[tarball]"),
         estargz_layout_tar: one("root//images:app_estargz[oci_tarball]"),
+        configured_digest: read(&one("root//images:configured[digest]")),
+        configured_config: project.build("root//images:configured").unwrap().remove(1),
     }
 }
 
 fn bazel_images(ws: &Workspace) -> Built {
     let groups = ["digest", "oci_layout", "oci_tarball", "tarball"];
     let flag = format!("--output_groups={}", groups.join(","));
-    ws.build(&[&flag, "//images:base", "//images:multi", "//images:app", "//images:app_estargz"]).unwrap();
+    let targets = ["//images:base", "//images:multi", "//images:app", "//images:app_estargz", "//images:configured"];
+    ws.build(&[&[flag.as_str()], &targets[..]].concat()).unwrap();
     let one = |target: &str, group: &str| -> PathBuf {
         let files = ws.output_files_with(target, &[&format!("--output_groups={group}")]).unwrap();
         // cquery also lists the copies built for `multi`'s platforms (`-ST-<hash>` configurations).
@@ -62,6 +67,11 @@ fn bazel_images(ws: &Workspace) -> Built {
         app_layout_tar: one("//images:app", "oci_tarball"),
         app_tarball: one("//images:app", "tarball"),
         estargz_layout_tar: one("//images:app_estargz", "oci_tarball"),
+        configured_digest: read(&one("//images:configured", "digest")),
+        configured_config: {
+            let files = ws.output_files("//images:configured").unwrap();
+            files.into_iter().find(|f| f.to_string_lossy().ends_with("configured_config.json")).unwrap()
+        },
     }
 }
 
@@ -69,6 +79,22 @@ fn bazel_images(ws: &Workspace) -> Built {
 fn layout_root_digest(layout: &Path) -> String {
     let index: serde_json::Value = serde_json::from_str(&read(&layout.join("index.json"))).unwrap();
     index["manifests"][0]["digest"].as_str().unwrap().to_string()
+}
+
+/// The config of `//images:configured`: every config attribute at once, merged with the base's.
+fn check_configured(config: &Path) {
+    let config: serde_json::Value = serde_json::from_str(&read(config)).unwrap();
+    let c = &config["config"];
+    assert_eq!(c["Env"], serde_json::json!(["GREETING=hello", "PATH=/usr/bin:/bin", "FROM_FILE=1", "MODE=attribute"]));
+    assert_eq!(c["Entrypoint"], serde_json::json!(["/app/run.sh"]), "inherited from the base");
+    assert_eq!(c["Cmd"], serde_json::json!(["--verbose"]));
+    assert_eq!(c["StopSignal"], "SIGINT");
+    assert_eq!(c["ExposedPorts"], serde_json::json!({"8080/tcp": {}}));
+    assert_eq!(c["Volumes"], serde_json::json!({"/data": {}}));
+    assert_eq!(c["Labels"]["org.example.from-file"], "yes");
+    assert_eq!(c["Labels"]["org.example.attribute"], "yes");
+    assert_eq!(c["Labels"]["org.example.source"], "rules_img examples", "inherited from the base");
+    assert_eq!(config["created"], "2024-01-02T03:04:05Z");
 }
 
 #[test]
@@ -89,6 +115,7 @@ fn example_images_build_in_the_buck2_model_from_metadata() {
         .map(|m| format!("{}/{}/{}", m["platform"]["os"], m["platform"]["architecture"], m["platform"]["variant"]))
         .collect();
     assert_eq!(platforms, ["\"linux\"/\"amd64\"/null", "\"linux\"/\"arm64\"/\"v8\""]);
+    check_configured(&built.configured_config);
 }
 
 fn sh(script: &str) -> String {
@@ -155,6 +182,11 @@ fn example_images_validate_boot_and_match_across_systems_modes_and_clean_builds(
         let built = bazel_images(&ws);
         assert_eq!(built.base_digest, buck2.base_digest, "base differs between Bazel ({mode}) and Buck2");
         assert_eq!(built.multi_digest, buck2.multi_digest, "multi differs between Bazel ({mode}) and Buck2");
+        assert_eq!(
+            built.configured_digest, buck2.configured_digest,
+            "configured differs between Bazel ({mode}) and Buck2"
+        );
+        check_configured(&built.configured_config);
         if mode == Mode::Bzlmod {
             validate_with_real_tools("bazel", &built, scratch.path());
             boot("bazel", &built, scratch.path());

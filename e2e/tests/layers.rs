@@ -51,8 +51,13 @@ fn bazel_layers(ws: &Workspace, names: &[&str]) -> BTreeMap<String, CheckedLayer
 #[test]
 fn example_layers_build_in_the_buck2_model_and_pass_independent_checks() {
     let dir = tempfile::tempdir().unwrap();
-    let names: Vec<&str> = SHARED_LAYERS.iter().copied().chain(["sh", "group"]).collect();
-    for (name, layer) in buck2_layers(dir.path(), &names) {
+    let names: Vec<&str> = SHARED_LAYERS.iter().copied().chain(["sh", "group", "flattened"]).collect();
+    let layers = buck2_layers(dir.path(), &names);
+    assert_eq!(
+        layers["annotated"].annotations,
+        ["org.example.from-file=yes", "org.example.layer=annotated", "org.example.team=images"]
+    );
+    for (name, layer) in layers {
         let shared = SHARED_LAYERS.contains(&name.as_str());
         assert_listing(&if shared { name } else { format!("buck2_{name}") }, &layer.listing);
     }
@@ -64,7 +69,7 @@ fn example_layers_on_bazel_match_buck2_byte_for_byte_in_both_modes_and_from_clea
     let dir = tempfile::tempdir().unwrap();
     let buck2 = buck2_layers(dir.path(), SHARED_LAYERS);
     let bazel = Bazel7::find().unwrap();
-    let names: Vec<&str> = SHARED_LAYERS.iter().copied().chain(["cc", "py", "group"]).collect();
+    let names: Vec<&str> = SHARED_LAYERS.iter().copied().chain(["cc", "py", "group", "flattened"]).collect();
     for mode in Mode::ALL {
         let ws = bazel_workspace(&bazel, mode).unwrap();
         let first = bazel_layers(&ws, &names);

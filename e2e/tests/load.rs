@@ -1,7 +1,7 @@
 //! Loading with the rules on real Bazel 7.7.1 and the Buck2 model into real runtimes started here
 //! (containerd 1.6, dockerd 20.10, podman 4.3, a generic loader script), and multi_deploy pushing
-//! to docker-registry and loading into containerd in one run. One test per system: the runtimes'
-//! addresses travel in environment variables, which are global to the test process.
+//! to docker-registry and loading into containerd in one run. One test per system, one at a time:
+//! the runtimes' addresses travel in environment variables, which are global to the test process.
 
 use std::path::Path;
 use std::process::Output;
@@ -34,8 +34,12 @@ fn scratch() -> tempfile::TempDir {
 /// Runs `//deploy:<target>` with `args` on one system.
 type Run<'a> = dyn Fn(&str, &[&str]) -> Output + 'a;
 
+/// The runtimes' addresses are environment variables, global to this process: one system at a time.
+static ENVIRONMENT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// Everything loading must do, the same on both systems.
 fn load_everywhere(system: &str, dir: &Path, run: &Run) {
+    let _environment = ENVIRONMENT.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     // containerd: our digest under our name, the program runs, a second load writes nothing.
     let containerd = Containerd::start(&dir.join("containerd"));
     std::env::set_var("CONTAINERD_ADDRESS", &containerd.socket);
@@ -81,6 +85,25 @@ fn load_everywhere(system: &str, dir: &Path, run: &Run) {
     for entry in ["manifest.json", "index.json", "oci-layout"] {
         assert!(listing.lines().any(|l| l == entry), "{system}: the loader got no {entry}:\n{listing}");
     }
+
+    // podman: `podman load` of the stream, in its own storage.
+    require("podman");
+    let podman = Podman::new(&dir.join("podman"));
+    let storage = dir.join("podman/storage.conf");
+    std::fs::write(
+        &storage,
+        format!(
+            "[storage]\ndriver = \"vfs\"\ngraphroot = \"{0}/root\"\nrunroot = \"{0}/run\"\n",
+            dir.join("podman").display()
+        ),
+    )
+    .unwrap();
+    std::env::set_var("CONTAINERS_STORAGE_CONF", &storage);
+    ok("load into podman", run("load", &["--daemon", "podman"]));
+    std::env::remove_var("CONTAINERS_STORAGE_CONF");
+    let mut args = vec!["run", "--rm", "--network", "none", "--ulimit", "nofile=1024:1024"];
+    args.extend(["--ulimit", "nproc=1024:1024", NAME]);
+    assert_eq!(podman.podman(&args).trim(), GREETING, "{system}: podman");
 }
 
 #[test]
@@ -90,36 +113,21 @@ fn buck2_loads_into_containerd_docker_podman_and_a_generic_loader_and_deploys_ma
     let project = buck2_project(&dir.path().join("buck2"));
     let run = |target: &str, args: &[&str]| project.run(&format!("root//deploy:{target}"), args).unwrap();
     load_everywhere("buck2", dir.path(), &run);
-
-    // podman: `podman load` of the stream, in its own storage.
-    require("podman");
-    let podman = Podman::new(&dir.path().join("podman"));
-    let storage = dir.path().join("podman/storage.conf");
-    std::fs::write(
-        &storage,
-        format!(
-            "[storage]\ndriver = \"vfs\"\ngraphroot = \"{0}/root\"\nrunroot = \"{0}/run\"\n",
-            dir.path().join("podman").display()
-        ),
-    )
-    .unwrap();
-    std::env::set_var("CONTAINERS_STORAGE_CONF", &storage);
-    ok("load into podman", run("load", &["--daemon", "podman"]));
-    std::env::remove_var("CONTAINERS_STORAGE_CONF");
-    let mut args = vec!["run", "--rm", "--network", "none", "--ulimit", "nofile=1024:1024"];
-    args.extend(["--ulimit", "nproc=1024:1024", NAME]);
-    assert_eq!(podman.podman(&args).trim(), GREETING, "buck2: podman");
 }
 
 #[test]
-#[ignore = "needs the Bazel 7 chroot, containerd, dockerd and docker-registry (scripts/install-test-deps.sh)"]
-fn bazel_loads_into_containerd_docker_and_a_generic_loader_and_deploys_many() {
+#[ignore = "needs the Bazel 7 chroot, containerd, dockerd, podman and docker-registry (scripts/install-test-deps.sh)"]
+fn bazel_loads_into_containerd_docker_podman_and_a_generic_loader_and_deploys_many() {
     let dir = scratch();
     let bazel = Bazel7::find().unwrap();
     let ws = bazel_workspace(&bazel, Mode::Bzlmod).unwrap();
+    // Build with Bazel, then run the launcher on the host, as `bazel run` would: the daemons'
+    // clients (podman's CLI) live on the host, not in the chroot Bazel runs in here.
     let run = |target: &str, args: &[&str]| {
-        let output = ws.bazel(&[&["run", &format!("//deploy:{target}"), "--"], args].concat()).unwrap();
-        Output { status: output.status, stdout: output.stdout.into_bytes(), stderr: output.stderr.into_bytes() }
+        let label = format!("//deploy:{target}");
+        ws.build(&[&label]).unwrap();
+        let launcher = ws.output_files(&label).unwrap().remove(0);
+        std::process::Command::new(&launcher).args(args).output().unwrap()
     };
     load_everywhere("bazel", dir.path(), &run);
 }
