@@ -62,7 +62,8 @@ fn buck2_pushes_to_docker_registry_and_img_registry_and_skopeo_and_crane_read_it
 
 /// Seeds `registry` with the Buck2-built multi-platform index as `seed/multi`; returns its digest.
 fn seed(scratch: &Path, registry: &str) -> String {
-    let project = buck2_project(&scratch.join("seed"));
+    let dir = scratch.join("seed");
+    let project = if dir.exists() { e2e::buck2::Project::new(&dir).unwrap() } else { buck2_project(&dir) };
     let layout = project.build_sub_target("root//images:multi[oci_layout]").unwrap().remove(0);
     let digest = read(&project.build_sub_target("root//images:multi[digest]").unwrap()[0]);
     sh(&format!(
@@ -105,8 +106,21 @@ fn add_pulled_package(ws: &Workspace, registry: &str, digest: &str) {
 fn bazel_pulls_a_base_shallow_builds_on_it_and_pushes_with_the_base_layers_mounted() {
     require("skopeo");
     let scratch = tempfile::tempdir().unwrap();
-    let registry = DockerRegistry::start(&scratch.path().join("distribution"));
-    let digest = seed(scratch.path(), &registry.address);
+    let distribution = DockerRegistry::start(&scratch.path().join("distribution"));
+    let ours = ImgRegistry::start(img(), &scratch.path().join("img-registry"));
+    for address in [&distribution.address, &ours.address] {
+        let registry = Registry { address: address.clone() };
+        pull_build_push_on_bazel(scratch.path(), &registry);
+    }
+}
+
+struct Registry {
+    address: String,
+}
+
+/// Against one registry, in both modes.
+fn pull_build_push_on_bazel(scratch: &Path, registry: &Registry) {
+    let digest = seed(scratch, &registry.address);
     let bazel = Bazel7::find().unwrap();
     for mode in Mode::ALL {
         let ws = bazel_workspace(&bazel, mode).unwrap();
@@ -141,17 +155,25 @@ fn bazel_pulls_a_base_shallow_builds_on_it_and_pushes_with_the_base_layers_mount
 fn buck2_pulls_a_pinned_base_shallow_builds_on_it_and_pushes_with_the_base_layers_mounted() {
     require("skopeo");
     let scratch = tempfile::tempdir().unwrap();
-    let registry = DockerRegistry::start(&scratch.path().join("distribution"));
-    let digest = seed(scratch.path(), &registry.address);
+    let distribution = DockerRegistry::start(&scratch.path().join("distribution"));
+    let ours = ImgRegistry::start(img(), &scratch.path().join("img-registry"));
+    for (name, address) in [("distribution", &distribution.address), ("img", &ours.address)] {
+        pull_build_push_on_buck2(&scratch.path().join(name), scratch.path(), &Registry { address: address.clone() });
+    }
+}
+
+/// Against one registry.
+fn pull_build_push_on_buck2(work: &Path, scratch: &Path, registry: &Registry) {
+    let digest = seed(scratch, &registry.address);
     // What a Buck2 user does once: print the pinned target.
     let printed = sh(&format!(
         "{} pull --registry {} --repository seed/multi --digest {digest} --tag v1 --output {} --print-buck2 pulled_base",
         img().display(),
         registry.address,
-        scratch.path().join("print").display()
+        work.join("print").display()
     ));
     assert!(printed.contains(&format!("digest = \"{digest}\"")), "{printed}");
-    let dir = scratch.path().join("buck2");
+    let dir = work.join("buck2");
     let project = buck2_project(&dir);
     std::fs::create_dir_all(dir.join("pulled")).unwrap();
     std::fs::write(
