@@ -23,4 +23,4 @@ cargo run -q -p codegen -- --check
 
 step "every test, real components included"
 # CI=true makes insta fail on a snapshot mismatch instead of writing a .snap.new file.
-CI=true cargo test --workspace -- --include-ignored
+CI=true cargo test --workspace --no-fail-fast -- --include-ignored
