@@ -9,12 +9,9 @@ use img::deploy::{deploy, Operation};
 use img::load::platform::PlatformChoice;
 use img::load::LoadOptions;
 use img::registry::client::ClientOptions;
-use img::registry::credentials::CredentialOptions;
-use img::registry::log::Log;
 use img::registry::progress::ProgressMode;
 use img::registry::push::plan::Destination;
 use img::registry::push::{PushOptions, DEFAULT_CHUNK_SIZE};
-use img::registry::retry::RetryPolicy;
 
 #[derive(Args)]
 pub struct DeployArgs {
@@ -38,13 +35,7 @@ pub struct DeployArgs {
 /// `img deploy`: every operation runs to its end; the combined summary on stderr; a failing
 /// operation makes the exit status non-zero without stopping the others.
 pub fn run_deploy(args: DeployArgs) -> anyhow::Result<()> {
-    let insecure = std::env::var("IMG_INSECURE").is_ok_and(|v| matches!(v.as_str(), "1" | "true" | "yes"));
-    let client = ClientOptions {
-        insecure,
-        credentials: CredentialOptions::default().with_env(),
-        retry: RetryPolicy::from_env()?,
-        log: Log::default(),
-    };
+    let client = ClientOptions::from_env()?;
     let mut operations = Vec::new();
     for request in args.pushes {
         operations.push(Operation::Push(PushOptions {

@@ -8,9 +8,6 @@ use clap::{Args, ValueEnum};
 use img::load::platform::PlatformChoice;
 use img::load::{load, LoadOptions};
 use img::registry::client::ClientOptions;
-use img::registry::credentials::CredentialOptions;
-use img::registry::log::Log;
-use img::registry::retry::RetryPolicy;
 use img_contract::deploy::LoadDaemon;
 
 #[derive(Args)]
@@ -67,13 +64,7 @@ pub fn run_load(args: LoadArgs) -> anyhow::Result<()> {
         Some(text) => PlatformChoice::parse(text)?,
         None => PlatformChoice::Host,
     };
-    let insecure = std::env::var("IMG_INSECURE").is_ok_and(|v| matches!(v.as_str(), "1" | "true" | "yes"));
-    let client = ClientOptions {
-        insecure,
-        credentials: CredentialOptions::default().with_env(),
-        retry: RetryPolicy::from_env()?,
-        log: Log::default(),
-    };
+    let client = ClientOptions::from_env()?;
     let options = LoadOptions {
         request: args.request,
         root: args.root,

@@ -13,7 +13,6 @@ use img::registry::progress::ProgressMode;
 use img::registry::pull::{pull, PullOptions};
 use img::registry::push::plan::Destination;
 use img::registry::push::{push, PushOptions, DEFAULT_CHUNK_SIZE};
-use img::registry::retry::RetryPolicy;
 
 /// Flags every registry command takes.
 #[derive(Args)]
@@ -35,16 +34,16 @@ pub struct ClientArgs {
 
 impl ClientArgs {
     fn options(self) -> anyhow::Result<ClientOptions> {
-        let env_insecure = std::env::var("IMG_INSECURE").is_ok_and(|v| matches!(v.as_str(), "1" | "true" | "yes"));
+        let from_env = ClientOptions::from_env()?;
         Ok(ClientOptions {
-            insecure: self.insecure || env_insecure,
+            insecure: self.insecure || from_env.insecure,
             credentials: CredentialOptions {
                 docker_config_path: self.docker_config_path,
                 credential_helper: self.credential_helper,
             }
             .with_env(),
-            retry: RetryPolicy::from_env()?,
             log: Log { verbose: self.verbose },
+            ..from_env
         })
     }
 }

@@ -3,6 +3,7 @@
 
 mod convert_support;
 mod image_support;
+mod support;
 
 use convert_support::*;
 use image_support::*;
@@ -61,7 +62,7 @@ fn imported_image_is_a_base_for_img_manifest() {
     let image = two_layer_image(&ws, "base", "amd64", "");
     let layout = manifest_layout(&ws, "layout", &image, "v1");
     let base = import(&ws, "imported", &layout, "linux/amd64", &TYPES);
-    let extra = ws.layer("extra", &[("extra.txt", b"on top\n", false)], "gzip");
+    let extra = ws.image_layer("extra", &[("extra.txt", b"on top\n", false)], "gzip");
     let app = ws.manifest("app", json!({"base": base.as_base(None), "layers": [extra.metadata]}));
     let manifest = app.json("manifest");
     let base_manifest = image.run.json("manifest");
@@ -190,7 +191,7 @@ fn children_without_platform_are_matched_by_their_config() {
 #[test]
 fn docker_media_types_count_as_their_oci_equivalents() {
     let ws = Workspace::new();
-    let layer = ws.layer("layer", &[("etc/motd", b"docker\n", false)], "gzip");
+    let layer = ws.image_layer("layer", &[("etc/motd", b"docker\n", false)], "gzip");
     let meta = layer.metadata_json();
     let hand = HandLayout::new(ws.path("docker"));
     let blob = hand.blob(DOCKER_GZIP, &std::fs::read(&layer.blob).unwrap());
@@ -221,7 +222,7 @@ fn docker_media_types_count_as_their_oci_equivalents() {
     assert_eq!(created_by, ["ENV PATH=/usr/bin", "COPY motd /etc/motd", "CMD [\"sh\"]"], "all history, in order");
 
     // On top of the Docker image, `img manifest` writes an OCI manifest with the layer type renamed.
-    let extra = ws.layer("extra", &[("x", b"x\n", false)], "gzip");
+    let extra = ws.image_layer("extra", &[("x", b"x\n", false)], "gzip");
     let app = ws.manifest("app", json!({"base": run.as_base(None), "layers": [extra.metadata]}));
     let app_manifest = app.json("manifest");
     assert_eq!(app_manifest["layers"][0]["mediaType"], GZIP);

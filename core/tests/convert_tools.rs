@@ -3,6 +3,7 @@
 
 mod convert_support;
 mod image_support;
+mod support;
 
 use std::path::{Path, PathBuf};
 
@@ -123,7 +124,7 @@ fn skopeo_copied_index_imports_per_platform_and_round_trips() {
 fn skopeo_docker_format_layout_imports_with_oci_layer_types() {
     require("skopeo");
     let ws = Workspace::new();
-    let layer = ws.layer("layer", &[("etc/motd", b"docker format\n", false)], "gzip");
+    let layer = ws.image_layer("layer", &[("etc/motd", b"docker format\n", false)], "gzip");
     let run = ws.manifest("app", json!({"layers": [layer.metadata], "cmd": ["sh"]}));
     let image = Image { run, layers: vec![layer] };
     let ours = manifest_layout(&ws, "ours", &image, "app");
@@ -146,7 +147,7 @@ fn skopeo_docker_format_layout_imports_with_oci_layer_types() {
     let names = |dir: &Path| sh(&format!("cd '{}' && ls blobs/sha256 | sort", dir.display()));
     assert_eq!(names(&again), names(&docker));
     // And an image on top of it is an OCI image again.
-    let extra = ws.layer("extra", &[("x", b"x\n", false)], "gzip");
+    let extra = ws.image_layer("extra", &[("x", b"x\n", false)], "gzip");
     let app = ws.manifest("on-top", json!({"base": imported.as_base(None), "layers": [extra.metadata]}));
     let files = app.image_files(&[]);
     let request = json!({

@@ -3,6 +3,7 @@
 //! its chunkDigest, and GNU tar, gzip and sha256sum check the blob as an ordinary tar.gz.
 
 mod layer_support;
+mod support;
 
 use std::io::Read;
 use std::path::Path;

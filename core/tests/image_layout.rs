@@ -1,6 +1,7 @@
 //! `img oci-layout` and `img docker-save`: layouts and tarballs checked with GNU tar and sha256sum.
 
 mod image_support;
+mod support;
 
 use std::path::Path;
 
@@ -9,8 +10,8 @@ use serde_json::{json, Value};
 
 /// A two-layer image whose second layer shares nothing with the first.
 fn image(ws: &Workspace) -> (Run, Layer, Layer) {
-    let one = ws.layer("one", &[("etc/motd", b"hello\n", false)], "gzip");
-    let two = ws.layer("two", &[("app/run", b"#!/bin/sh\necho run\n", true)], "zstd");
+    let one = ws.image_layer("one", &[("etc/motd", b"hello\n", false)], "gzip");
+    let two = ws.image_layer("two", &[("app/run", b"#!/bin/sh\necho run\n", true)], "zstd");
     let run = ws.manifest("app", json!({"layers": [one.metadata, two.metadata], "entrypoint": ["/app/run"]}));
     run.assert_ok();
     (run, one, two)
@@ -75,7 +76,7 @@ fn oci_layout_tar_is_sorted_owned_by_root_at_epoch_and_reproducible() {
 #[test]
 fn a_blob_shared_by_two_manifests_is_written_once() {
     let ws = Workspace::new();
-    let shared = ws.layer("shared", &[("lib.so", b"lib\n", false)], "gzip");
+    let shared = ws.image_layer("shared", &[("lib.so", b"lib\n", false)], "gzip");
     let amd64 = ws.manifest("amd64", json!({"layers": [shared.metadata]}));
     let arm64 = ws.manifest("arm64", json!({"layers": [shared.metadata], "architecture": "arm64"}));
     let index = ws.index("multi", &[&amd64, &arm64], json!({}));

@@ -2,6 +2,7 @@
 //! against sha256sum and the documents' JSON.
 
 mod image_support;
+mod support;
 
 use image_support::*;
 use serde_json::{json, Value};
@@ -9,7 +10,7 @@ use serde_json::{json, Value};
 /// A base image built the way users build one: a layer plus a config fragment with every runtime
 /// setting, so each inherit/unset rule has something to inherit.
 fn base(ws: &Workspace) -> (Run, Layer) {
-    let layer = ws.layer("base", &[("etc/os-release", b"ID=test\n", false)], "gzip");
+    let layer = ws.image_layer("base", &[("etc/os-release", b"ID=test\n", false)], "gzip");
     let fragment = ws.file(
         "base-fragment.json",
         r#"{"config": {"Entrypoint": ["/bin/base"], "Cmd": ["--serve"], "User": "nobody", "WorkingDir": "/srv",
@@ -33,8 +34,8 @@ fn on_base(fields: Value) -> Value {
 #[test]
 fn manifest_describes_layers_from_metadata_only() {
     let ws = Workspace::new();
-    let one = ws.layer("one", &[("a.txt", b"a\n", false)], "gzip");
-    let two = ws.layer("two", &[("b.txt", b"b\n", false)], "zstd");
+    let one = ws.image_layer("one", &[("a.txt", b"a\n", false)], "gzip");
+    let two = ws.image_layer("two", &[("b.txt", b"b\n", false)], "zstd");
     let (m1, m2) = (one.metadata_json(), two.metadata_json());
     // Metadata is all `img manifest` may read: without the blobs it must still work.
     std::fs::remove_file(&one.blob).unwrap();
@@ -70,7 +71,7 @@ fn manifest_describes_layers_from_metadata_only() {
 #[test]
 fn same_request_twice_gives_identical_bytes() {
     let ws = Workspace::new();
-    let layer = ws.layer("one", &[("a.txt", b"a\n", false)], "gzip");
+    let layer = ws.image_layer("one", &[("a.txt", b"a\n", false)], "gzip");
     let labels: serde_json::Map<String, Value> =
         (0..40).map(|i| (format!("label.{i}"), json!(i.to_string()))).collect();
     let annotations: serde_json::Map<String, Value> = (0..40).map(|i| (format!("note.{i}"), json!("x"))).collect();
@@ -91,7 +92,7 @@ fn same_request_twice_gives_identical_bytes() {
 fn base_layers_come_first_and_base_history_is_kept() {
     let ws = Workspace::new();
     let (base, base_layer) = base(&ws);
-    let app = ws.layer("app", &[("app", b"#!/bin/sh\n", true)], "gzip");
+    let app = ws.image_layer("app", &[("app", b"#!/bin/sh\n", true)], "gzip");
     let run = ws.manifest("app", json!({"base": base.as_base(None), "layers": [app.metadata]}));
     let (manifest, config) = (run.json("manifest"), run.json("config"));
     let digests: Vec<&Value> = manifest["layers"].as_array().unwrap().iter().map(|l| &l["digest"]).collect();
@@ -283,7 +284,7 @@ fn config_fragment_sets_ports_and_volumes_and_request_values_win() {
 #[test]
 fn metadata_file_that_is_not_ours_is_rejected() {
     let ws = Workspace::new();
-    let layer = ws.layer("one", &[("a.txt", b"a\n", false)], "gzip");
+    let layer = ws.image_layer("one", &[("a.txt", b"a\n", false)], "gzip");
     let mut extra = layer.metadata_json();
     extra["comment"] = json!("not in LayerMetadata");
     let extra = ws.file("extra.json", serde_json::to_vec(&extra).unwrap());

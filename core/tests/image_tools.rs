@@ -2,6 +2,7 @@
 //! oci-image-tool (installed by scripts/install-test-deps.sh).
 
 mod image_support;
+mod support;
 
 use std::path::{Path, PathBuf};
 
@@ -12,8 +13,8 @@ use serde_json::{json, Value};
 const UMOCI6: &str = "/var/cache/rules_img/umoci6/usr/bin/umoci";
 
 fn app_image(ws: &Workspace, compress: &str) -> (Run, Vec<Layer>) {
-    let one = ws.layer(&format!("etc-{compress}"), &[("etc/motd", b"hello from rules_img\n", false)], compress);
-    let two = ws.layer(&format!("app-{compress}"), &[("app/run", b"#!/bin/sh\necho run\n", true)], compress);
+    let one = ws.image_layer(&format!("etc-{compress}"), &[("etc/motd", b"hello from rules_img\n", false)], compress);
+    let two = ws.image_layer(&format!("app-{compress}"), &[("app/run", b"#!/bin/sh\necho run\n", true)], compress);
     let request = json!({
         "layers": [one.metadata, two.metadata],
         "entrypoint": ["/app/run"],
@@ -115,8 +116,8 @@ fn oci_image_tool_validates_manifest_config_index_and_layout() {
 fn skopeo_resolves_the_arm64_child_of_a_two_platform_index() {
     require("skopeo");
     let ws = Workspace::new();
-    let amd64_layer = ws.layer("amd64", &[("arch", b"amd64\n", false)], "gzip");
-    let arm64_layer = ws.layer("arm64", &[("arch", b"arm64\n", false)], "zstd");
+    let amd64_layer = ws.image_layer("amd64", &[("arch", b"amd64\n", false)], "gzip");
+    let arm64_layer = ws.image_layer("arm64", &[("arch", b"arm64\n", false)], "zstd");
     let amd64 = ws.manifest("amd64", json!({"layers": [amd64_layer.metadata]}));
     let arm64 =
         ws.manifest("arm64", json!({"layers": [arm64_layer.metadata], "architecture": "arm64", "variant": "v8"}));

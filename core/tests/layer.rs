@@ -2,6 +2,7 @@
 //! gzip, zstd and sha256sum.
 
 mod layer_support;
+mod support;
 
 use layer_support::*;
 use serde_json::json;

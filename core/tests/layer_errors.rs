@@ -1,6 +1,7 @@
 //! Bad input to `img layer`: a clear error naming the culprit, and no output left behind.
 
 mod layer_support;
+mod support;
 
 use layer_support::*;
 use serde_json::json;

@@ -2,6 +2,7 @@
 //! sha256sum; bad input refused with nothing left behind.
 
 mod layer_support;
+mod support;
 
 use std::path::PathBuf;
 

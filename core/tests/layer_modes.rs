@@ -3,6 +3,7 @@
 //! layer must be the same on both), a walked generated directory neither.
 
 mod layer_support;
+mod support;
 
 use layer_support::*;
 use serde_json::json;

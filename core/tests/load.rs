@@ -5,17 +5,20 @@
 mod image_support;
 mod layer_support;
 mod load_support;
+mod support;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
 
+use e2e::runtimes::ImgRegistry;
 use load_support::{fails_with, img_load, ok, Images, Manifest};
 use serde_json::Value;
+use support::sh;
 
 /// A one-layer image of a shell script (no compiler needed), for tests that never run it.
 fn script_image(images: &Images, name: &str, architecture: &str) -> Manifest {
-    let script = images.images.file(&format!("src/{name}.sh"), format!("#!/bin/sh\necho {name}\n"));
+    let script = images.workspace.file(&format!("src/{name}.sh"), format!("#!/bin/sh\necho {name}\n"));
     std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
     let layer = images.layer(name, &[("app/run.sh", &script)], "gzip");
     images.manifest(name, &[&layer], architecture, &["/app/run.sh"])
@@ -24,18 +27,12 @@ fn script_image(images: &Images, name: &str, architecture: &str) -> Manifest {
 /// A loader that keeps what it receives on stdin at `$OUT` (and says so on stdout).
 fn recording_loader(images: &Images) -> (std::path::PathBuf, std::path::PathBuf) {
     let received = images.path("received.tar");
-    let loader = images.images.file(
+    let loader = images.workspace.file(
         "loader.sh",
         format!("#!/bin/sh\n[ $# -eq 0 ] || {{ echo \"unexpected arguments: $*\" >&2; exit 2; }}\ncat > '{}'\necho received\n", received.display()),
     );
     std::fs::set_permissions(&loader, std::fs::Permissions::from_mode(0o755)).unwrap();
     (loader, received)
-}
-
-fn sh(script: &str) -> String {
-    let output = Command::new("sh").arg("-c").arg(script).output().unwrap();
-    assert!(output.status.success(), "`{script}` failed: {}", String::from_utf8_lossy(&output.stderr));
-    String::from_utf8(output.stdout).unwrap()
 }
 
 fn json_file(path: &Path) -> Value {
@@ -158,7 +155,7 @@ fn failing_loader_is_reported_with_its_stderr() {
     let images = Images::new();
     let image = script_image(&images, "app", "amd64");
     let request = images.load_request("app", "generic", &["x:1"], &image);
-    let loader = images.images.file("bad.sh", "#!/bin/sh\necho 'storage is full' >&2\nexit 7\n");
+    let loader = images.workspace.file("bad.sh", "#!/bin/sh\necho 'storage is full' >&2\nexit 7\n");
     std::fs::set_permissions(&loader, std::fs::Permissions::from_mode(0o755)).unwrap();
     let output = img_load(&["--request", request.to_str().unwrap()], &[("LOADER_BINARY", loader.to_str().unwrap())]);
     fails_with(&output, &["storage is full", "exit status: 7"]);
@@ -218,9 +215,7 @@ fn permission_denied_on_the_socket_says_who_may_use_it() {
     command.args(["load", "--request", request.to_str().unwrap()]).env("CONTAINERD_ADDRESS", &socket);
     // Root ignores file modes: run img as `nobody`, who must be able to read the image files.
     if unsafe_is_root() {
-        for dir in [images.images.dir.path(), images.layers.dir.path()] {
-            sh(&format!("chmod -R a+rX '{}'", dir.display()));
-        }
+        sh(&format!("chmod -R a+rX '{}'", images.workspace.dir.path().display()));
         use std::os::unix::process::CommandExt;
         command.uid(65534).gid(65534);
     }
@@ -251,8 +246,8 @@ fn request_whose_config_does_not_match_its_manifest_is_refused_naming_the_file()
 fn base_layer_without_local_blob_is_streamed_from_its_registry_into_the_tarball() {
     let images = Images::new();
     let base = script_image(&images, "base", "amd64");
-    let registry = load_support::Registry::start(&images.path("registry"));
-    registry.push(&images, &base, "team/base");
+    let registry = ImgRegistry::start(env!("CARGO_BIN_EXE_img"), &images.path("registry"));
+    load_support::push(&images, &registry.addr, &base, "team/base");
     // The same image, its layer known only by metadata and a source registry.
     let request = images.remote_load_request("remote", "generic", &["x:1"], &base, &[0], (&registry.addr, "team/base"));
     let (loader, received) = recording_loader(&images);

@@ -5,11 +5,13 @@
 mod image_support;
 mod layer_support;
 mod load_support;
+mod support;
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use load_support::{fails_with, img_load, ok, short, written, Containerd, Dockerd, Images, Manifest, Podman};
+use e2e::runtimes::{Containerd, Dockerd, ImgRegistry, Podman};
+use load_support::{fails_with, img_load, ok, short, written, Images, Manifest};
 
 const NEEDS: &str = "needs containerd/dockerd/podman (scripts/install-test-deps.sh)";
 
@@ -199,11 +201,7 @@ fn podman_load_reads_the_tarball_from_stdin_and_the_image_runs() {
 
     let log = ok(&img_load(&["--request", request.to_str().unwrap()], &podman.env()));
     assert!(log.contains("Loaded image: example.com/hello:v1"), "{log}");
-    let ulimits = ["--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024"];
-    let mut args = vec!["run", "--rm", "--network", "none"];
-    args.extend(ulimits);
-    args.push("example.com/hello:v1");
-    assert_eq!(podman.podman(&args).trim(), "hello from podman");
+    assert_eq!(podman.run("example.com/hello:v1").trim(), "hello from podman");
 }
 
 #[test]
@@ -211,8 +209,8 @@ fn podman_load_reads_the_tarball_from_stdin_and_the_image_runs() {
 fn containerd_streams_base_layers_from_their_registry() {
     let images = Images::new();
     let image = program_image(&images, "hello", "hello from a registry layer");
-    let registry = load_support::Registry::start(&images.path("registry"));
-    registry.push(&images, &image, "team/base");
+    let registry = ImgRegistry::start(env!("CARGO_BIN_EXE_img"), &images.path("registry"));
+    load_support::push(&images, &registry.addr, &image, "team/base");
     let request = images.remote_load_request(
         "remote",
         "containerd",

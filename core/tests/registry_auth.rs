@@ -9,10 +9,11 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
+use e2e::runtimes::{DockerRegistry, ImgRegistry};
 use registry_support::fixtures::{write_push_request, Image, Layer, LayerBlob, Root};
 use registry_support::proxy::{Fault, FaultProxy, Rule};
-use registry_support::servers::{DockerRegistry, ImgRegistry, TokenServer};
-use registry_support::{assert_complete, img, ok, push, stderr, stdout, Summary};
+use registry_support::token::TokenServer;
+use registry_support::{assert_complete, img, ok, push, stderr, stdout, Summary, IMG};
 
 const USER: &str = "ci-bot";
 const PASSWORD: &str = "s3cr3t-Pa55word";
@@ -43,6 +44,11 @@ fn docker_helper(bin: &Path, name: &str, registry: &str) -> PathBuf {
         log = log.display()
     ));
     path
+}
+
+/// `$PATH` with `bin` (where the test's credential helpers are) first.
+fn path_with(bin: &Path) -> String {
+    format!("{}:{}", bin.display(), std::env::var("PATH").unwrap())
 }
 
 fn failing_helper(bin: &Path, name: &str) {
@@ -126,13 +132,7 @@ fn every_credential_source_authenticates_against_htpasswd() {
                         &home.join(".docker/config.json"),
                         &format!(r#"{{"credHelpers":{{"{addr}":"test","other.example":"broken"}}}}"#),
                     );
-                    (
-                        vec![],
-                        vec![(
-                            "PATH".into(),
-                            format!("{}:{}", home.join("bin").display(), std::env::var("PATH").unwrap()),
-                        )],
-                    )
+                    (vec![], vec![("PATH".into(), path_with(&home.join("bin")))])
                 }
             }),
         },
@@ -143,13 +143,7 @@ fn every_credential_source_authenticates_against_htpasswd() {
                 move |home: &Path| {
                     docker_helper(&home.join("bin"), "test", &addr);
                     write(&home.join(".docker/config.json"), r#"{"auths":{},"credsStore":"test"}"#);
-                    (
-                        vec![],
-                        vec![(
-                            "PATH".into(),
-                            format!("{}:{}", home.join("bin").display(), std::env::var("PATH").unwrap()),
-                        )],
-                    )
+                    (vec![], vec![("PATH".into(), path_with(&home.join("bin")))])
                 }
             }),
         },
@@ -280,7 +274,7 @@ fn missing_or_wrong_credentials_say_where_they_were_looked_for_without_secrets()
 #[test]
 fn bearer_tokens_from_a_token_service_authorize_push_and_pull() {
     let scratch = tempfile::tempdir().unwrap();
-    let registry = ImgRegistry::start(&scratch.path().join("registry"));
+    let registry = ImgRegistry::start(IMG, &scratch.path().join("registry"));
     let tokens = TokenServer::start(USER, PASSWORD, "tok-4711-secret", false);
     let proxy = FaultProxy::start(&registry.addr);
     proxy.add(Rule::new(
@@ -339,7 +333,7 @@ fn bearer_tokens_from_a_token_service_authorize_push_and_pull() {
 #[test]
 fn failing_credential_helpers_never_block_an_anonymous_pull() {
     let scratch = tempfile::tempdir().unwrap();
-    let registry = ImgRegistry::start(&scratch.path().join("registry"));
+    let registry = ImgRegistry::start(IMG, &scratch.path().join("registry"));
     let root = small_image(9);
     let request =
         write_push_request(&scratch.path().join("req"), &root, &registry.addr, "public/base", &["1"], |_, _| {
@@ -361,7 +355,7 @@ fn failing_credential_helpers_never_block_an_anonymous_pull() {
         &home.join(".docker/config.json"),
         &format!(r#"{{"credHelpers":{{"{via}":"broken"}},"credsStore":"missing-helper"}}"#),
     );
-    let path = format!("{}:{}", home.join("bin").display(), std::env::var("PATH").unwrap());
+    let path = path_with(&home.join("bin"));
     let output = scratch.path().join("out");
     let pulled = img(
         &home,

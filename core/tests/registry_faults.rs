@@ -9,10 +9,10 @@ mod registry_support;
 use std::path::Path;
 use std::time::Duration;
 
+use e2e::runtimes::{DockerRegistry, ImgRegistry};
 use registry_support::fixtures::{write_push_request, Image, Layer, LayerBlob, Root};
 use registry_support::proxy::{Fault, FaultProxy, Rule};
-use registry_support::servers::{DockerRegistry, ImgRegistry};
-use registry_support::{assert_tags_complete, digest_of, img, ok, push, stderr, Summary};
+use registry_support::{assert_tags_complete, digest_of, img, ok, push, stderr, Summary, IMG};
 
 fn image(seed: u64) -> Root {
     Root::Manifest(Image::new(vec![Layer::new(seed, 60_000), Layer::new(seed + 1, 30_000)], "amd64"))
@@ -108,7 +108,7 @@ fn base_blob_missing_everywhere(upstream: &str, scratch: &Path) {
 /// A base layer streamed from a source that serves wrong bytes: the stream is checked as it
 /// passes, the upload is never completed, and nothing is tagged.
 fn streamed_blob_with_wrong_content(upstream: &str, scratch: &Path) {
-    let source = ImgRegistry::start(&scratch.join("source"));
+    let source = ImgRegistry::start(IMG, &scratch.join("source"));
     let base = Root::Manifest(Image::new(vec![Layer::new(80, 40_000)], "amd64"));
     let request =
         write_push_request(&scratch.join("reqbase"), &base, &source.addr, "base", &["1"], |_, _| LayerBlob::Local);
@@ -227,7 +227,7 @@ type Scenario = fn(&str, &Path);
 
 fn with_img_registry(scenario: Scenario) {
     let scratch = tempfile::tempdir().unwrap();
-    let registry = ImgRegistry::start(&scratch.path().join("registry"));
+    let registry = ImgRegistry::start(IMG, &scratch.path().join("registry"));
     scenario(&registry.addr, scratch.path());
 }
 

@@ -3,8 +3,9 @@
 
 mod registry_support;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
+use e2e::runtimes::{DockerRegistry, ImgRegistry};
 use img_contract::deploy::PullResult;
 use img_contract::image::RootKind;
 use img_contract::layer::LayerMetadata;
@@ -12,8 +13,7 @@ use registry_support::fixtures::{
     sha256, write_oci_layout, write_push_request, Image, Layer, LayerBlob, Root, DOCKER_LIST, GZIP_LAYER,
 };
 use registry_support::proxy::FaultProxy;
-use registry_support::servers::{DockerRegistry, ImgRegistry};
-use registry_support::{img, ok, push, stderr, tool};
+use registry_support::{img, ok, push, skopeo_copy, stderr, IMG};
 
 fn pull(home: &Path, args: &[&str]) -> std::process::Output {
     let mut all = vec!["pull"];
@@ -23,6 +23,23 @@ fn pull(home: &Path, args: &[&str]) -> std::process::Output {
 
 fn read_result(output: &Path) -> PullResult {
     serde_json::from_slice(&std::fs::read(output.join("pull.json")).unwrap()).unwrap()
+}
+
+/// Pushes `root` (every blob local) to `repository`, tagged `tag`.
+fn push_image(scratch: &Path, addr: &str, root: &Root, repository: &str, tag: &str) {
+    let request = write_push_request(&scratch.join("req"), root, addr, repository, &[tag], |_, _| LayerBlob::Local);
+    ok(push(scratch, &request, &[], &[]));
+}
+
+/// Pulls `root` by digest from `repository` into `out/`; that directory and its `pull.json`.
+fn pull_by_digest(scratch: &Path, addr: &str, repository: &str, root: &Root) -> (PathBuf, PullResult) {
+    let output = scratch.join("out");
+    let digest = root.digest();
+    let args =
+        ["--registry", addr, "--repository", repository, "--digest", &digest, "--output", output.to_str().unwrap()];
+    ok(pull(scratch, &args));
+    let result = read_result(&output);
+    (output, result)
 }
 
 /// Checks the output directory against the image: documents byte for byte, descriptors, and
@@ -82,24 +99,10 @@ fn assert_pulled(output: &Path, root: &Root, result: &PullResult) {
 fn shallow_pull_of_a_multi_platform_index_seeded_by_skopeo_downloads_no_layer() {
     let scratch = tempfile::tempdir().unwrap();
     let registry = DockerRegistry::start(&scratch.path().join("registry"));
-    let shared = Layer::new(1, 30_000);
-    let root = Root::index(vec![
-        Image::new(vec![shared.clone(), Layer::new(2, 20_000)], "amd64"),
-        Image::new(vec![shared, Layer::new(3, 10_000)], "arm64"),
-    ]);
+    let root = Root::two_platforms(1, [30_000, 20_000, 10_000]);
     let layout = scratch.path().join("layout");
     write_oci_layout(&layout, &root, "v1");
-    tool(
-        "skopeo",
-        &[
-            "copy",
-            "--all",
-            "--preserve-digests",
-            "--dest-tls-verify=false",
-            &format!("oci:{}:v1", layout.display()),
-            &format!("docker://{}/base/multi:v1", registry.addr),
-        ],
-    );
+    skopeo_copy(&format!("oci:{}:v1", layout.display()), &format!("docker://{}/base/multi:v1", registry.addr));
 
     let proxy = FaultProxy::start(&registry.addr);
     let output = scratch.path().join("out");
@@ -147,7 +150,7 @@ fn shallow_pull_of_a_multi_platform_index_seeded_by_skopeo_downloads_no_layer() 
 #[test]
 fn pull_of_a_docker_manifest_list_maps_layer_types_to_oci() {
     let scratch = tempfile::tempdir().unwrap();
-    let registry = ImgRegistry::start(&scratch.path().join("registry"));
+    let registry = ImgRegistry::start(IMG, &scratch.path().join("registry"));
     let root = Root::index_of_type(
         vec![
             Image::docker(vec![Layer::new(4, 5000), Layer::new(5, 6000)], "amd64"),
@@ -155,26 +158,8 @@ fn pull_of_a_docker_manifest_list_maps_layer_types_to_oci() {
         ],
         DOCKER_LIST,
     );
-    let request =
-        write_push_request(&scratch.path().join("req"), &root, &registry.addr, "docker/list", &["v1"], |_, _| {
-            LayerBlob::Local
-        });
-    ok(push(scratch.path(), &request, &[], &[]));
-    let output = scratch.path().join("out");
-    ok(pull(
-        scratch.path(),
-        &[
-            "--registry",
-            &registry.addr,
-            "--repository",
-            "docker/list",
-            "--digest",
-            &root.digest(),
-            "--output",
-            output.to_str().unwrap(),
-        ],
-    ));
-    let result = read_result(&output);
+    push_image(scratch.path(), &registry.addr, &root, "docker/list", "v1");
+    let (output, result) = pull_by_digest(scratch.path(), &registry.addr, "docker/list", &root);
     assert_eq!((result.root_kind, result.tag.as_str()), (RootKind::Index, ""));
     assert_pulled(&output, &root, &result);
 }
@@ -182,27 +167,10 @@ fn pull_of_a_docker_manifest_list_maps_layer_types_to_oci() {
 #[test]
 fn pull_of_a_single_manifest_gives_its_descriptor_a_platform() {
     let scratch = tempfile::tempdir().unwrap();
-    let registry = ImgRegistry::start(&scratch.path().join("registry"));
+    let registry = ImgRegistry::start(IMG, &scratch.path().join("registry"));
     let root = Root::Manifest(Image::new(vec![Layer::new(7, 5000)], "arm64"));
-    let request = write_push_request(&scratch.path().join("req"), &root, &registry.addr, "single", &["v1"], |_, _| {
-        LayerBlob::Local
-    });
-    ok(push(scratch.path(), &request, &[], &[]));
-    let output = scratch.path().join("out");
-    ok(pull(
-        scratch.path(),
-        &[
-            "--registry",
-            &registry.addr,
-            "--repository",
-            "single",
-            "--digest",
-            &root.digest(),
-            "--output",
-            output.to_str().unwrap(),
-        ],
-    ));
-    let result = read_result(&output);
+    push_image(scratch.path(), &registry.addr, &root, "single", "v1");
+    let (output, result) = pull_by_digest(scratch.path(), &registry.addr, "single", &root);
     assert_eq!(result.root_kind, RootKind::Manifest);
     assert_pulled(&output, &root, &result);
     let root_descriptor = std::fs::read(output.join(&result.root_descriptor)).unwrap();
@@ -212,13 +180,9 @@ fn pull_of_a_single_manifest_gives_its_descriptor_a_platform() {
 #[test]
 fn tag_without_digest_is_refused_unless_allowed_and_names_the_digest_to_pin() {
     let scratch = tempfile::tempdir().unwrap();
-    let registry = ImgRegistry::start(&scratch.path().join("registry"));
+    let registry = ImgRegistry::start(IMG, &scratch.path().join("registry"));
     let root = Root::Manifest(Image::new(vec![Layer::new(8, 3000)], "amd64"));
-    let request =
-        write_push_request(&scratch.path().join("req"), &root, &registry.addr, "tagged", &["stable"], |_, _| {
-            LayerBlob::Local
-        });
-    ok(push(scratch.path(), &request, &[], &[]));
+    push_image(scratch.path(), &registry.addr, &root, "tagged", "stable");
     let output = scratch.path().join("out");
     let args = [
         "--registry",

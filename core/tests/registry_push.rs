@@ -4,18 +4,16 @@
 
 mod registry_support;
 
+use e2e::runtimes::{DockerRegistry, ImgRegistry};
 use registry_support::fixtures::{write_push_request, Image, Layer, LayerBlob, Root};
 use registry_support::proxy::FaultProxy;
-use registry_support::servers::{DockerRegistry, ImgRegistry};
 use registry_support::{
-    assert_complete, assert_tags_complete, blob_uploads, digest_of, get, ok, push, stdout, tool, Summary,
+    assert_complete, assert_tags_complete, blob_uploads, digest_of, get, ok, push, skopeo_copy, stdout, tool, Summary,
+    IMG,
 };
 
 fn two_platform_index(seed: u64) -> Root {
-    let shared = Layer::new(seed, 40_000);
-    let amd64 = Image::new(vec![shared.clone(), Layer::new(seed + 1, 30_000)], "amd64");
-    let arm64 = Image::new(vec![shared, Layer::new(seed + 2, 20_000)], "arm64");
-    Root::index(vec![amd64, arm64])
+    Root::two_platforms(seed, [40_000, 30_000, 20_000])
 }
 
 /// Pushes an index with a tag and reads it back with skopeo and crane: same bytes, same digests.
@@ -51,17 +49,7 @@ fn push_and_read_back_with_skopeo_and_crane(addr: &str, scratch: &std::path::Pat
 
     // A full copy back out verifies every blob's digest on the way.
     let out = scratch.join("copied");
-    tool(
-        "skopeo",
-        &[
-            "copy",
-            "--all",
-            "--preserve-digests",
-            "--src-tls-verify=false",
-            &format!("docker://{addr}/team/app:v1"),
-            &format!("oci:{}:v1", out.display()),
-        ],
-    );
+    skopeo_copy(&format!("docker://{addr}/team/app:v1"), &format!("oci:{}:v1", out.display()));
     let index: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("index.json")).unwrap()).unwrap();
     assert_eq!(index["manifests"][0]["digest"], root.digest());
     for (digest, bytes) in root.blobs() {
@@ -82,7 +70,7 @@ fn push_to_distribution_reads_back_identically_with_skopeo_and_crane() {
 #[ignore = "needs docker-registry/skopeo/crane (scripts/install-test-deps.sh)"]
 fn push_to_img_registry_reads_back_identically_with_skopeo_and_crane() {
     let scratch = tempfile::tempdir().unwrap();
-    let registry = ImgRegistry::start(&scratch.path().join("registry"));
+    let registry = ImgRegistry::start(IMG, &scratch.path().join("registry"));
     push_and_read_back_with_skopeo_and_crane(&registry.addr, scratch.path());
 }
 
@@ -109,7 +97,7 @@ fn unchanged_push_sends_no_blob(upstream: &str, scratch: &std::path::Path) {
 #[test]
 fn unchanged_push_to_img_registry_uploads_no_blob() {
     let scratch = tempfile::tempdir().unwrap();
-    let registry = ImgRegistry::start(&scratch.path().join("registry"));
+    let registry = ImgRegistry::start(IMG, &scratch.path().join("registry"));
     unchanged_push_sends_no_blob(&registry.addr, scratch.path());
 }
 
@@ -188,8 +176,8 @@ fn base_layers_are_mounted_or_streamed(destination: &str, other: &str, scratch: 
 #[test]
 fn base_layers_are_mounted_or_streamed_between_img_registries() {
     let scratch = tempfile::tempdir().unwrap();
-    let destination = ImgRegistry::start(&scratch.path().join("dest"));
-    let other = ImgRegistry::start(&scratch.path().join("other"));
+    let destination = ImgRegistry::start(IMG, &scratch.path().join("dest"));
+    let other = ImgRegistry::start(IMG, &scratch.path().join("other"));
     base_layers_are_mounted_or_streamed(&destination.addr, &other.addr, scratch.path());
 }
 
@@ -236,7 +224,7 @@ fn chunked_upload_and_write_order(upstream: &str, scratch: &std::path::Path) {
 #[test]
 fn chunked_upload_and_write_order_on_img_registry() {
     let scratch = tempfile::tempdir().unwrap();
-    let registry = ImgRegistry::start(&scratch.path().join("registry"));
+    let registry = ImgRegistry::start(IMG, &scratch.path().join("registry"));
     chunked_upload_and_write_order(&registry.addr, scratch.path());
 }
 

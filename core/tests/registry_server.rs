@@ -7,9 +7,9 @@ mod registry_support;
 
 use std::io::Write;
 
+use e2e::runtimes::ImgRegistry;
 use registry_support::fixtures::{sha256, write_oci_layout, Image, Layer, Root, OCI_MANIFEST};
-use registry_support::servers::ImgRegistry;
-use registry_support::{assert_tags_complete, get, http, tool, Answer};
+use registry_support::{assert_tags_complete, get, http, skopeo_copy, tool, Answer, IMG};
 use reqwest::Method;
 use serde_json::json;
 
@@ -46,26 +46,12 @@ fn put_manifest(registry: &ImgRegistry, name: &str, reference: &str, media_type:
 #[ignore = "needs docker-registry/skopeo/crane (scripts/install-test-deps.sh)"]
 fn skopeo_copies_a_multi_platform_index_in_and_back_out() {
     let scratch = tempfile::tempdir().unwrap();
-    let registry = ImgRegistry::start(&scratch.path().join("registry"));
-    let shared = Layer::new(1, 30_000);
-    let root = Root::index(vec![
-        Image::new(vec![shared.clone(), Layer::new(2, 20_000)], "amd64"),
-        Image::new(vec![shared, Layer::new(3, 10_000)], "arm64"),
-    ]);
+    let registry = ImgRegistry::start(IMG, &scratch.path().join("registry"));
+    let root = Root::two_platforms(1, [30_000, 20_000, 10_000]);
     let layout = scratch.path().join("layout");
     write_oci_layout(&layout, &root, "v1");
     let reference = format!("docker://{}/copied/app:v1", registry.addr);
-    tool(
-        "skopeo",
-        &[
-            "copy",
-            "--all",
-            "--preserve-digests",
-            "--dest-tls-verify=false",
-            &format!("oci:{}:v1", layout.display()),
-            &reference,
-        ],
-    );
+    skopeo_copy(&format!("oci:{}:v1", layout.display()), &reference);
 
     assert_eq!(tool("skopeo", &["inspect", "--raw", "--tls-verify=false", &reference]).as_bytes(), root.bytes());
     assert_eq!(
@@ -87,17 +73,7 @@ fn skopeo_copies_a_multi_platform_index_in_and_back_out() {
     assert_eq!(arm["Layers"][1], root.images()[1].layers[1].digest.as_str());
 
     let back = scratch.path().join("back");
-    tool(
-        "skopeo",
-        &[
-            "copy",
-            "--all",
-            "--preserve-digests",
-            "--src-tls-verify=false",
-            &reference,
-            &format!("oci:{}:v1", back.display()),
-        ],
-    );
+    skopeo_copy(&reference, &format!("oci:{}:v1", back.display()));
     let index: serde_json::Value = serde_json::from_slice(&std::fs::read(back.join("index.json")).unwrap()).unwrap();
     assert_eq!(index["manifests"][0]["digest"], root.digest());
     for (digest, bytes) in root.blobs() {
@@ -113,7 +89,7 @@ fn skopeo_copies_a_multi_platform_index_in_and_back_out() {
 #[test]
 fn wrong_digests_are_rejected_and_nothing_is_stored() {
     let scratch = tempfile::tempdir().unwrap();
-    let registry = ImgRegistry::start(&scratch.path().join("registry"));
+    let registry = ImgRegistry::start(IMG, &scratch.path().join("registry"));
     let claimed = sha256(b"what the client claims");
     let answer =
         request(Method::POST, &url(&registry, &format!("r/blobs/uploads/?digest={claimed}")), &[], b"other bytes");
@@ -150,7 +126,7 @@ fn wrong_digests_are_rejected_and_nothing_is_stored() {
 #[test]
 fn chunked_uploads_follow_content_range_and_broken_chunks_roll_back() {
     let scratch = tempfile::tempdir().unwrap();
-    let registry = ImgRegistry::start(&scratch.path().join("registry"));
+    let registry = ImgRegistry::start(IMG, &scratch.path().join("registry"));
     let session = request(Method::POST, &url(&registry, "c/blobs/uploads/"), &[], b"");
     assert_eq!((session.status, session.header("Range").as_deref()), (202, Some("0-0")));
     let location = format!("http://{}{}", registry.addr, session.header("Location").unwrap());
@@ -193,7 +169,7 @@ fn chunked_uploads_follow_content_range_and_broken_chunks_roll_back() {
 #[test]
 fn mounts_sessions_and_blob_membership_are_per_repository() {
     let scratch = tempfile::tempdir().unwrap();
-    let registry = ImgRegistry::start(&scratch.path().join("registry"));
+    let registry = ImgRegistry::start(IMG, &scratch.path().join("registry"));
     let digest = upload(&registry, "a", b"shared");
     assert_eq!(http(Method::HEAD, &url(&registry, &format!("b/blobs/{digest}")), &[], None).unwrap().status, 404);
     let mount = request(Method::POST, &url(&registry, &format!("b/blobs/uploads/?mount={digest}&from=a")), &[], b"");
@@ -214,7 +190,7 @@ fn mounts_sessions_and_blob_membership_are_per_repository() {
 #[test]
 fn manifests_keep_their_media_type_and_need_their_blobs() {
     let scratch = tempfile::tempdir().unwrap();
-    let registry = ImgRegistry::start(&scratch.path().join("registry"));
+    let registry = ImgRegistry::start(IMG, &scratch.path().join("registry"));
     let docker_type = "application/vnd.docker.distribution.manifest.v2+json";
     let config = b"{\"architecture\":\"amd64\",\"os\":\"linux\",\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[]}}";
     let manifest = |config_digest: &str| {
@@ -256,7 +232,7 @@ fn manifests_keep_their_media_type_and_need_their_blobs() {
 #[test]
 fn tag_lists_and_catalog_paginate() {
     let scratch = tempfile::tempdir().unwrap();
-    let registry = ImgRegistry::start(&scratch.path().join("registry"));
+    let registry = ImgRegistry::start(IMG, &scratch.path().join("registry"));
     let config = upload(&registry, "p/q", b"{}");
     let manifest = serde_json::to_vec(&json!({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
         "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config, "size": 2}, "layers": []})).unwrap();
@@ -279,7 +255,7 @@ fn tag_lists_and_catalog_paginate() {
 #[test]
 fn referrers_list_manifests_by_subject_and_filter_by_artifact_type() {
     let scratch = tempfile::tempdir().unwrap();
-    let registry = ImgRegistry::start(&scratch.path().join("registry"));
+    let registry = ImgRegistry::start(IMG, &scratch.path().join("registry"));
     let image = Image::new(vec![Layer::new(5, 1000)], "amd64");
     for (digest, bytes) in Root::Manifest(image.clone()).blobs() {
         assert_eq!(upload(&registry, "ref", &bytes), digest);
@@ -333,11 +309,12 @@ fn referrers_list_manifests_by_subject_and_filter_by_artifact_type() {
 #[test]
 fn sigterm_stops_the_registry_cleanly_and_its_data_survives() {
     let scratch = tempfile::tempdir().unwrap();
-    let root = scratch.path().join("registry");
-    let registry = ImgRegistry::start(&root);
+    let dir = scratch.path().join("registry");
+    let registry = ImgRegistry::start(IMG, &dir);
     let digest = upload(&registry, "keep", b"data");
     assert!(registry.stop_gracefully(), "exit status 0 after SIGTERM");
-    let registry = ImgRegistry::start(&root);
+    let registry = ImgRegistry::start(IMG, &dir);
     assert_eq!(get(&url(&registry, &format!("keep/blobs/{digest}"))).body, b"data");
-    assert!(std::fs::read_dir(root.join("tmp")).unwrap().next().is_none(), "no temporary file is left behind");
+    let temporaries = std::fs::read_dir(registry.root.join("tmp")).unwrap().count();
+    assert_eq!(temporaries, 0, "no temporary file is left behind");
 }

@@ -2,5 +2,6 @@
 pub mod bazel;
 pub mod buck2;
 pub mod examples;
+pub mod rules;
 pub mod runtimes;
 pub mod tool;

@@ -1,10 +1,11 @@
-//! Real container runtimes started by a test: containerd 1.6, dockerd 20.10 and podman 4.3, each
-//! on unix sockets and storage under the test's own temp dir, with bounded waits, stopped (SIGTERM,
-//! then SIGKILL) when dropped, pass or fail.
+//! Real container runtimes and registries started by a test: containerd 1.6, dockerd 20.10,
+//! podman 4.3, distribution's `docker-registry` and `img registry serve`, each on unix sockets or
+//! 127.0.0.1 with storage under the test's own temp dir, with bounded waits, and stopped (SIGTERM,
+//! then SIGKILL) when dropped, pass or fail. Used by the e2e tests and by core's integration tests.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 /// A daemon process with its log.
@@ -15,9 +16,9 @@ pub struct Daemon {
 }
 
 impl Daemon {
-    /// Starts `command` with stdout and stderr going to `log`.
+    /// Starts `command` with stdout and stderr appended to `log` (a restart keeps the earlier log).
     pub fn start(name: &str, mut command: Command, log: PathBuf) -> Self {
-        let out = File::create(&log).unwrap();
+        let out = File::options().create(true).append(true).open(&log).unwrap();
         let child =
             command.stdin(Stdio::null()).stdout(out.try_clone().unwrap()).stderr(out).spawn().unwrap_or_else(|err| {
                 panic!("cannot start {name}: {err}; install it with scripts/install-test-deps.sh")
@@ -28,39 +29,71 @@ impl Daemon {
     /// Polls `ready` until it holds; panics (showing the daemon's log) after `timeout` or if the
     /// daemon exits first.
     pub fn wait_ready(&mut self, timeout: Duration, ready: impl Fn() -> bool) {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if ready() {
-                return;
-            }
-            if let Some(status) = self.child.try_wait().unwrap() {
-                panic!("{} exited ({status}) before it was ready:\n{}", self.name, self.log_tail());
-            }
-            assert!(Instant::now() < deadline, "{} not ready after {timeout:?}:\n{}", self.name, self.log_tail());
-            std::thread::sleep(Duration::from_millis(200));
+        if let Err(why) = self.poll_ready(timeout, ready) {
+            panic!("{why}");
         }
     }
 
+    /// Like [`Daemon::wait_ready`], but says why it is not ready instead of panicking.
+    fn poll_ready(&mut self, timeout: Duration, ready: impl Fn() -> bool) -> Result<(), String> {
+        let deadline = Instant::now() + timeout;
+        while !ready() {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Err(format!("{} exited ({status}) before it was ready:\n{}", self.name, self.log_tail()));
+            }
+            if Instant::now() >= deadline {
+                return Err(format!("{} not ready after {timeout:?}:\n{}", self.name, self.log_tail()));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Ok(())
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
     pub fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let text = self.log();
         let lines: Vec<&str> = text.lines().collect();
         lines[lines.len().saturating_sub(40)..].join("\n")
+    }
+
+    /// SIGKILL, as a crash would.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM; whether it exited cleanly within `timeout` (else it is killed when dropped).
+    pub fn stop_gracefully(mut self, timeout: Duration) -> bool {
+        self.terminate(timeout).is_some_and(|status| status.success())
+    }
+
+    /// SIGTERM, then up to `timeout` for the process to exit; its status if it did.
+    fn terminate(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        if let Ok(Some(status)) = self.child.try_wait() {
+            return Some(status);
+        }
+        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
     }
 }
 
 impl Drop for Daemon {
     fn drop(&mut self) {
         // SIGTERM lets dockerd stop the containerd it spawned; SIGKILL only if it hangs.
-        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
+        if self.terminate(Duration::from_secs(20)).is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
         }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -77,10 +110,16 @@ pub fn require(tool: &str) {
     );
 }
 
-/// Runs a client command bounded by `timeout(1)`; returns stdout, panicking with stderr and the
-/// daemon's log on failure.
-fn client(program: &str, args: &[&str], daemon: Option<&Daemon>) -> String {
-    let output = Command::new("timeout").arg("180").arg(program).args(args).output().unwrap();
+/// Runs a client command bounded by `timeout(1)` with extra environment; returns stdout,
+/// panicking with stderr and the daemon's log on failure.
+fn client(program: &str, args: &[&str], env: &[(String, PathBuf)], daemon: Option<&Daemon>) -> String {
+    let output = Command::new("timeout")
+        .arg("180")
+        .arg(program)
+        .args(args)
+        .envs(env.iter().map(|(name, value)| (name, value)))
+        .output()
+        .unwrap();
     assert!(
         output.status.success(),
         "`{program} {}` failed: {}\n--- daemon log ---\n{}",
@@ -95,10 +134,12 @@ fn text(path: &Path) -> &str {
     path.to_str().expect("test paths are UTF-8")
 }
 
-/// containerd 1.6 with its own root, state and socket.
+/// containerd 1.6 with its own root, state and socket; it can be killed and started again on
+/// the same root.
 pub struct Containerd {
+    pub dir: PathBuf,
     pub socket: PathBuf,
-    daemon: Daemon,
+    daemon: Option<Daemon>,
 }
 
 impl Containerd {
@@ -107,9 +148,8 @@ impl Containerd {
         require("ctr");
         std::fs::create_dir_all(dir).unwrap();
         let socket = dir.join("containerd.sock");
-        let config = dir.join("config.toml");
         std::fs::write(
-            &config,
+            dir.join("config.toml"),
             format!(
                 "version = 2\nroot = \"{root}/root\"\nstate = \"{root}/state\"\n\
                  disabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n\
@@ -120,19 +160,68 @@ impl Containerd {
             ),
         )
         .unwrap();
+        let mut containerd = Self { dir: dir.to_owned(), socket, daemon: None };
+        containerd.restart();
+        containerd
+    }
+
+    /// Starts (again) on the same root.
+    pub fn restart(&mut self) {
         let mut command = Command::new("containerd");
-        command.arg("--config").arg(&config);
-        let mut daemon = Daemon::start("containerd", command, dir.join("containerd.log"));
-        let address = text(&socket).to_owned();
+        command.arg("--config").arg(self.dir.join("config.toml"));
+        let mut daemon = Daemon::start("containerd", command, self.dir.join("containerd.log"));
+        let address = self.address().to_owned();
         daemon.wait_ready(Duration::from_secs(30), || succeeds("ctr", &["--address", &address, "version"]));
-        Self { socket, daemon }
+        self.daemon = Some(daemon);
+    }
+
+    /// SIGKILL, as a crash would.
+    pub fn kill(&mut self) {
+        if let Some(daemon) = self.daemon.take() {
+            daemon.kill();
+        }
+    }
+
+    pub fn address(&self) -> &str {
+        text(&self.socket)
     }
 
     /// `ctr --namespace <namespace> <args>`.
     pub fn ctr(&self, namespace: &str, args: &[&str]) -> String {
-        let mut all = vec!["--address", text(&self.socket), "--namespace", namespace];
+        let mut all = vec!["--address", self.address(), "--namespace", namespace];
         all.extend_from_slice(args);
-        client("ctr", &all, Some(&self.daemon))
+        client("ctr", &all, &[], self.daemon.as_ref())
+    }
+
+    /// The content store's digests (`ctr content ls -q`), sorted.
+    pub fn content(&self) -> Vec<String> {
+        let listing = self.ctr("default", &["content", "ls", "-q"]);
+        let mut digests: Vec<String> = listing.lines().map(|l| l.trim().to_owned()).filter(|l| !l.is_empty()).collect();
+        digests.sort();
+        digests
+    }
+
+    /// `(name, digest)` of every image in `namespace`.
+    pub fn images(&self, namespace: &str) -> Vec<(String, String)> {
+        self.ctr(namespace, &["images", "ls"])
+            .lines()
+            .skip(1)
+            .filter_map(|line| {
+                let fields: Vec<&str> = line.split_whitespace().collect();
+                Some((fields.first()?.to_string(), fields.get(2)?.to_string()))
+            })
+            .collect()
+    }
+
+    /// Bytes of partially written blobs in the content store's ingest directory.
+    pub fn ingest_bytes(&self) -> u64 {
+        let ingest = self.dir.join("root/io.containerd.content.v1.content/ingest");
+        let Ok(entries) = std::fs::read_dir(ingest) else { return 0 };
+        entries
+            .filter_map(|e| e.ok())
+            .filter_map(|e| std::fs::metadata(e.path().join("data")).ok())
+            .map(|m| m.len())
+            .sum()
     }
 
     /// Imports an OCI layout tar, names its root `name`, and runs it; returns what it printed.
@@ -150,7 +239,7 @@ impl Containerd {
     }
 }
 
-/// dockerd 20.10 without networking, with its own data root and socket.
+/// dockerd 20.10 without networking, vfs storage, its own data root and socket.
 pub struct Dockerd {
     pub host: String,
     daemon: Daemon,
@@ -181,7 +270,7 @@ impl Dockerd {
     pub fn docker(&self, args: &[&str]) -> String {
         let mut all = vec!["-H", self.host.as_str()];
         all.extend_from_slice(args);
-        client("docker", &all, Some(&self.daemon))
+        client("docker", &all, &[], Some(&self.daemon))
     }
 
     /// `docker load`s a tarball that names the image `name` and runs it; returns what it printed.
@@ -192,36 +281,59 @@ impl Dockerd {
     }
 }
 
-/// podman 4.3, rootful, with its own storage (no daemon).
+/// podman 4.3, rootful, with its own storage (no daemon), configured through the environment
+/// (`CONTAINERS_STORAGE_CONF`, `CONTAINERS_CONF`) so that a program that runs `podman` itself
+/// (`img load`) uses the same storage when given [`Podman::env`].
 pub struct Podman {
-    dir: PathBuf,
+    pub env: Vec<(String, PathBuf)>,
 }
 
 impl Podman {
     pub fn new(dir: &Path) -> Self {
         require("podman");
         std::fs::create_dir_all(dir.join("tmp")).unwrap();
-        Self { dir: dir.to_owned() }
+        let storage = dir.join("storage.conf");
+        std::fs::write(
+            &storage,
+            format!("[storage]\ndriver = \"vfs\"\ngraphroot = \"{0}/root\"\nrunroot = \"{0}/run\"\n", dir.display()),
+        )
+        .unwrap();
+        let containers = dir.join("containers.conf");
+        std::fs::write(
+            &containers,
+            format!(
+                "[engine]\ncgroup_manager = \"cgroupfs\"\nevents_logger = \"file\"\ntmp_dir = \"{}/tmp\"\n",
+                dir.display()
+            ),
+        )
+        .unwrap();
+        Self { env: vec![("CONTAINERS_STORAGE_CONF".to_owned(), storage), ("CONTAINERS_CONF".to_owned(), containers)] }
+    }
+
+    /// The environment that points podman at this storage.
+    pub fn env(&self) -> Vec<(&str, &str)> {
+        self.env.iter().map(|(name, value)| (name.as_str(), text(value))).collect()
     }
 
     pub fn podman(&self, args: &[&str]) -> String {
-        let (root, run, tmp) = (self.dir.join("root"), self.dir.join("run"), self.dir.join("tmp"));
-        let mut all = vec!["--root", text(&root), "--runroot", text(&run), "--tmpdir", text(&tmp)];
-        all.extend(["--storage-driver", "vfs", "--cgroup-manager", "cgroupfs", "--events-backend", "file"]);
-        all.extend_from_slice(args);
-        client("podman", &all, None)
+        client("podman", args, &self.env, None)
     }
 
-    /// `podman load`s a tarball that names the image `name` and runs it; returns what it printed.
-    pub fn load_and_run(&self, tarball: &Path, name: &str) -> String {
-        let loaded = self.podman(&["load", "-i", text(tarball)]);
-        assert!(loaded.contains(name), "podman load did not name {name}: {loaded}");
+    /// Runs image `name` without network; returns what it printed.
+    pub fn run(&self, name: &str) -> String {
         // CAP_SYS_RESOURCE is not in this machine's bounding set: podman must not raise rlimits.
         let ulimits = ["--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024"];
         let mut args = vec!["run", "--rm", "--network", "none"];
         args.extend(ulimits);
         args.push(name);
         self.podman(&args)
+    }
+
+    /// `podman load`s a tarball that names the image `name` and runs it; returns what it printed.
+    pub fn load_and_run(&self, tarball: &Path, name: &str) -> String {
+        let loaded = self.podman(&["load", "-i", text(tarball)]);
+        assert!(loaded.contains(name), "podman load did not name {name}: {loaded}");
+        self.run(name)
     }
 }
 
@@ -230,51 +342,103 @@ pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
+/// The HTTP status of a GET of `url` (0 when nothing answers).
+fn http_status(url: &str) -> u16 {
+    let output = Command::new("curl").args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-m", "5", url]).output();
+    output.ok().and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok()).unwrap_or(0)
+}
+
 /// docker-registry (distribution 2.8) on 127.0.0.1 with filesystem storage under `dir`.
 pub struct DockerRegistry {
-    pub address: String,
-    _daemon: Daemon,
+    /// `127.0.0.1:<port>`.
+    pub addr: String,
+    /// The storage root.
+    pub data: PathBuf,
+    daemon: Daemon,
 }
 
 impl DockerRegistry {
     pub fn start(dir: &Path) -> Self {
+        Self::start_with(dir, None)
+    }
+
+    /// With `htpasswd = Some((user, password))`, Basic auth against a bcrypt htpasswd file.
+    pub fn start_with(dir: &Path, htpasswd: Option<(&str, &str)>) -> Self {
         require("docker-registry");
+        require("curl");
         std::fs::create_dir_all(dir).unwrap();
-        let address = format!("127.0.0.1:{}", free_port());
-        let config = dir.join("config.yml");
-        std::fs::write(
-            &config,
-            format!(
-                "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n\
-                 http:\n  addr: {address}\n",
-                dir.join("data").display()
-            ),
-        )
-        .unwrap();
-        let mut command = Command::new("docker-registry");
-        command.arg("serve").arg(&config);
-        let mut daemon = Daemon::start("docker-registry", command, dir.join("registry.log"));
-        let url = format!("http://{address}/v2/");
-        daemon.wait_ready(Duration::from_secs(30), || succeeds("curl", &["-sf", &url]));
-        Self { address, _daemon: daemon }
+        let data = dir.join("data");
+        let mut auth = String::new();
+        if let Some((user, password)) = htpasswd {
+            // Cost 4, the minimum: distribution checks the hash on every request.
+            let hash = bcrypt::hash(password, 4).unwrap();
+            let file = dir.join("htpasswd");
+            std::fs::write(&file, format!("{user}:{hash}\n")).unwrap();
+            auth = format!("auth:\n  htpasswd:\n    realm: test-realm\n    path: {}\n", file.display());
+        }
+        // The port is free when picked but may be taken before the registry binds it: try again.
+        let mut why = String::new();
+        for _ in 0..5 {
+            let addr = format!("127.0.0.1:{}", free_port());
+            let config = dir.join("config.yml");
+            std::fs::write(
+                &config,
+                format!(
+                    "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\n\
+                     storage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n\
+                     http:\n  addr: {addr}\n{auth}",
+                    data.display()
+                ),
+            )
+            .unwrap();
+            let mut command = Command::new("docker-registry");
+            command.arg("serve").arg(&config);
+            let mut daemon = Daemon::start("docker-registry", command, dir.join("registry.log"));
+            let url = format!("http://{addr}/v2/");
+            // 401 is ready too: the registry asks for the credentials it was configured with.
+            match daemon.poll_ready(Duration::from_secs(15), || matches!(http_status(&url), 200 | 401)) {
+                Ok(()) => return Self { addr, data, daemon },
+                Err(error) => why = error,
+            }
+        }
+        panic!("docker-registry did not start in 5 attempts; the last: {why}");
+    }
+
+    pub fn log(&self) -> String {
+        self.daemon.log()
     }
 }
 
-/// `img registry serve` on 127.0.0.1 with storage under `dir`.
+/// `img registry serve` on a port of 127.0.0.1 it picks itself, storage under `dir`.
 pub struct ImgRegistry {
-    pub address: String,
-    _daemon: Daemon,
+    /// `127.0.0.1:<port>`.
+    pub addr: String,
+    /// The storage root; a registry started again on the same `dir` serves what it holds.
+    pub root: PathBuf,
+    daemon: Daemon,
 }
 
 impl ImgRegistry {
-    pub fn start(img: &Path, dir: &Path) -> Self {
+    /// `img` is the binary to run (`CARGO_BIN_EXE_img` in core's tests, [`crate::tool::img`] here).
+    pub fn start(img: impl AsRef<Path>, dir: &Path) -> Self {
         std::fs::create_dir_all(dir).unwrap();
-        let address = format!("127.0.0.1:{}", free_port());
-        let mut command = Command::new(img);
-        command.args(["registry", "serve", "--root"]).arg(dir.join("data")).args(["--addr", &address]);
-        let mut daemon = Daemon::start("img registry serve", command, dir.join("registry.log"));
-        let url = format!("http://{address}/v2/");
-        daemon.wait_ready(Duration::from_secs(30), || succeeds("curl", &["-sf", &url]));
-        Self { address, _daemon: daemon }
+        let root = dir.join("data");
+        let log = dir.join("registry.log");
+        // The address is the first line the registry prints: a log of this start only.
+        std::fs::write(&log, "").unwrap();
+        let mut command = Command::new(img.as_ref());
+        command.args(["registry", "serve", "--addr", "127.0.0.1:0", "--root"]).arg(&root);
+        let mut daemon = Daemon::start("img registry serve", command, log.clone());
+        let printed_addr = || {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            text.lines().find(|line| line.parse::<std::net::SocketAddr>().is_ok()).map(str::to_owned)
+        };
+        daemon.wait_ready(Duration::from_secs(20), || printed_addr().is_some());
+        Self { addr: printed_addr().unwrap(), root, daemon }
+    }
+
+    /// Stops the registry with SIGTERM; whether it exited cleanly within 10 s.
+    pub fn stop_gracefully(self) -> bool {
+        self.daemon.stop_gracefully(Duration::from_secs(10))
     }
 }

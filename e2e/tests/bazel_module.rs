@@ -5,63 +5,9 @@
 //! The workspace is derived from the spec (codegen), so a new rule or load point is covered
 //! without touching this file.
 
-use std::fmt::Write;
-
-use codegen::spec::{self, RuleKind};
 use e2e::bazel::{Bazel7, Mode, Workspace, WORKSPACE_PRELUDE};
+use e2e::rules::{all_bzl, build_file, every_rule, write_inputs, BuildSystem};
 use e2e::tool::{img, repo_root};
-
-/// Public names of each public `.bzl` of the rendered module, read from the files themselves.
-fn public_load_points() -> Vec<(String, Vec<String>)> {
-    let dir = repo_root().join("bazel/img");
-    let mut points = Vec::new();
-    for entry in std::fs::read_dir(&dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().is_some_and(|e| e == "bzl") {
-            let text = std::fs::read_to_string(&path).unwrap();
-            let names = codegen::render::rules::public_names(&text);
-            points.push((path.file_name().unwrap().to_string_lossy().into_owned(), names));
-        }
-    }
-    points.sort();
-    points
-}
-
-/// A target of every rule (`<rule>_rule`), each built from real inputs.
-pub const EVERY_RULE: &str = r#"
-image_layer(name = "image_layer_rule", srcs = {"/etc/hello.txt": "data.txt"}, symlinks = {"/hello": "etc/hello.txt"})
-
-layer_from_tar(name = "layer_from_tar_rule", src = "in.tar")
-
-image_manifest(name = "image_manifest_rule", layers = [":image_layer_rule", ":layer_from_tar_rule"], entrypoint = ["/hello"])
-
-image_index(name = "image_index_rule", manifests = [":image_manifest_rule"])
-
-filegroup(name = "layout", srcs = [":image_manifest_rule"], output_group = "oci_layout")
-
-filegroup(name = "index_layout", srcs = [":image_index_rule"], output_group = "oci_layout")
-
-image_manifest_from_oci_layout(
-    name = "image_manifest_from_oci_layout_rule",
-    src = ":layout",
-    architecture = "amd64",
-    os = "linux",
-    layers = ["application/vnd.oci.image.layer.v1.tar+gzip", "application/vnd.oci.image.layer.v1.tar"],
-)
-
-image_index_from_oci_layout(
-    name = "image_index_from_oci_layout_rule",
-    src = ":index_layout",
-    layers = ["application/vnd.oci.image.layer.v1.tar+gzip", "application/vnd.oci.image.layer.v1.tar"],
-    manifests = ["linux/amd64"],
-)
-
-image_push(name = "image_push_rule", image = ":image_manifest_rule", registry = "localhost:5000", repository = "x")
-
-image_load(name = "image_load_rule", image = ":image_manifest_rule", repository = "x")
-
-multi_deploy(name = "multi_deploy_rule", operations = [":image_push_rule", ":image_load_rule"])
-"#;
 
 fn workspace(bazel: &Bazel7, mode: Mode) -> Workspace {
     let mut ws = bazel.workspace(mode).unwrap();
@@ -91,32 +37,9 @@ fn workspace(bazel: &Bazel7, mode: Mode) -> Workspace {
     )
     .unwrap();
 
-    // Load every public name of every public .bzl.
-    let mut all = String::new();
-    let mut symbols = Vec::new();
-    for (file, names) in public_load_points() {
-        let quoted: Vec<String> = names.iter().map(|n| format!("{n:?}")).collect();
-        let _ = writeln!(all, "load(\"@rules_img//img:{file}\", {})", quoted.join(", "));
-        symbols.extend(names);
-    }
-    let _ = writeln!(all, "\nALL = [{}]", symbols.join(", "));
-    ws.write("all.bzl", &all).unwrap();
-
-    let spec = spec::spec();
-    let mut build = String::from("load(\":all.bzl\", \"ALL\")\n");
-    for rule in &spec.rules {
-        if !matches!(rule.kind, RuleKind::Build | RuleKind::Executable) {
-            continue;
-        }
-        let file = rule.file.file_name();
-        let _ = writeln!(build, "load(\"@rules_img//img:{file}\", \"{}\")", rule.name);
-    }
-    build.push_str(EVERY_RULE);
-    ws.write("BUILD.bazel", &build).unwrap();
-    ws.write("data.txt", "hello\n").unwrap();
-    let tar =
-        std::process::Command::new("tar").args(["-cf", "in.tar", "data.txt"]).current_dir(ws.path()).status().unwrap();
-    assert!(tar.success());
+    ws.write("all.bzl", &all_bzl(&repo_root().join("bazel/img")).unwrap()).unwrap();
+    ws.write("BUILD.bazel", &build_file(BuildSystem::Bazel)).unwrap();
+    write_inputs(ws.path()).unwrap();
     ws
 }
 
@@ -139,23 +62,9 @@ fn every_public_bzl_loads_in_bzlmod_and_workspace_mode() {
     });
 }
 
-/// The targets of EVERY_RULE, checked to name every build rule of the spec.
+/// The target of every build rule, `//:<rule>_rule`.
 fn every_rule_targets() -> Vec<String> {
-    let spec = spec::spec();
-    let rules: Vec<&str> = spec
-        .rules
-        .iter()
-        .filter(|r| matches!(r.kind, RuleKind::Build | RuleKind::Executable))
-        .map(|r| r.name)
-        .collect();
-    for rule in &rules {
-        assert!(
-            EVERY_RULE.contains(&format!("{rule}(name = \"{rule}_rule\""))
-                || EVERY_RULE.contains(&format!("{rule}(\n    name = \"{rule}_rule\"")),
-            "EVERY_RULE has no target of {rule}"
-        );
-    }
-    rules.iter().map(|r| format!("//:{r}_rule")).collect()
+    every_rule().iter().map(|rule| format!("//:{rule}_rule")).collect()
 }
 
 #[test]

@@ -4,24 +4,12 @@
 //!
 //! Like the Bazel test, the project is derived from the spec (codegen).
 
-use std::fmt::Write;
 use std::path::Path;
 
-use codegen::spec::{self, RuleKind};
 use e2e::buck2::Project;
+use e2e::examples::copy_tree;
+use e2e::rules::{all_bzl, build_file, every_rule, write_inputs, BuildSystem};
 use e2e::tool::{img, repo_root};
-
-fn copy_dir(from: &Path, to: &Path) {
-    for entry in walkdir::WalkDir::new(from) {
-        let entry = entry.unwrap();
-        let target = to.join(entry.path().strip_prefix(from).unwrap());
-        if entry.file_type().is_dir() {
-            std::fs::create_dir_all(&target).unwrap();
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
-}
 
 fn write(root: &Path, relative: &str, contents: &str) {
     let path = root.join(relative);
@@ -29,76 +17,13 @@ fn write(root: &Path, relative: &str, contents: &str) {
     std::fs::write(path, contents).unwrap();
 }
 
-/// Public names of each public `.bzl` of the rendered cell, read from the files themselves.
-fn public_load_points() -> Vec<(String, Vec<String>)> {
-    let mut points = Vec::new();
-    for entry in std::fs::read_dir(repo_root().join("buck2/img")).unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().is_some_and(|e| e == "bzl") {
-            let names = codegen::render::rules::public_names(&std::fs::read_to_string(&path).unwrap());
-            points.push((path.file_name().unwrap().to_string_lossy().into_owned(), names));
-        }
-    }
-    points.sort();
-    points
-}
-
-/// A target of every rule (`<rule>_rule`), each built from real inputs.
-const EVERY_RULE: &str = r#"
-image_layer(name = "image_layer_rule", srcs = {"/etc/hello.txt": "data.txt"}, symlinks = {"/hello": "etc/hello.txt"})
-
-layer_from_tar(name = "layer_from_tar_rule", src = "in.tar")
-
-image_manifest(name = "image_manifest_rule", layers = [":image_layer_rule", ":layer_from_tar_rule"], entrypoint = ["/hello"])
-
-image_index(name = "image_index_rule", manifests = [":image_manifest_rule"])
-
-image_manifest_from_oci_layout(
-    name = "image_manifest_from_oci_layout_rule",
-    src = ":image_manifest_rule[oci_layout]",
-    architecture = "amd64",
-    os = "linux",
-    layers = ["application/vnd.oci.image.layer.v1.tar+gzip", "application/vnd.oci.image.layer.v1.tar"],
-)
-
-image_index_from_oci_layout(
-    name = "image_index_from_oci_layout_rule",
-    src = ":image_index_rule[oci_layout]",
-    layers = ["application/vnd.oci.image.layer.v1.tar+gzip", "application/vnd.oci.image.layer.v1.tar"],
-    manifests = ["linux/amd64"],
-)
-
-image_push(name = "image_push_rule", image = ":image_manifest_rule", registry = "localhost:5000", repository = "x")
-
-image_load(name = "image_load_rule", image = ":image_manifest_rule", repository = "x")
-
-multi_deploy(name = "multi_deploy_rule", operations = [":image_push_rule", ":image_load_rule"])
-"#;
-
-/// The rules with a target in EVERY_RULE (all but the toolchain and `pull`, which needs a registry:
-/// see tests/deploy.rs).
-fn every_rule() -> Vec<&'static str> {
-    let rules: Vec<&str> = spec::spec()
-        .rules
-        .iter()
-        .filter(|r| matches!(r.kind, RuleKind::Build | RuleKind::Executable))
-        .map(|r| r.name)
-        .collect();
-    for rule in &rules {
-        let one_line = format!("{rule}(name = \"{rule}_rule\"");
-        let broken = format!("{rule}(\n    name = \"{rule}_rule\"");
-        assert!(EVERY_RULE.contains(&one_line) || EVERY_RULE.contains(&broken), "EVERY_RULE has no target of {rule}");
-    }
-    rules
-}
-
 /// A project with the prelude of the model, the rendered cell, the img toolchain, and one
 /// target per rule; `extra_config` is appended to `.buckconfig`.
 fn project(extra_config: &str) -> (tempfile::TempDir, Project) {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    copy_dir(&repo_root().join("e2e/fixtures/buck2/prelude"), &root.join("prelude"));
-    copy_dir(&repo_root().join("buck2"), &root.join("rules_img"));
+    copy_tree(&repo_root().join("e2e/fixtures/buck2/prelude"), &root.join("prelude")).unwrap();
+    copy_tree(&repo_root().join("buck2"), &root.join("rules_img")).unwrap();
     write(
         root,
         ".buckconfig",
@@ -118,26 +43,9 @@ fn project(extra_config: &str) -> (tempfile::TempDir, Project) {
          img_toolchain(name = \"img\", tool_exe = \"img\", visibility = [\"PUBLIC\"])\n",
     );
 
-    let mut all = String::new();
-    let mut symbols = Vec::new();
-    for (file, names) in public_load_points() {
-        let quoted: Vec<String> = names.iter().map(|n| format!("{n:?}")).collect();
-        let _ = writeln!(all, "load(\"@rules_img//img:{file}\", {})", quoted.join(", "));
-        symbols.extend(names);
-    }
-    let _ = writeln!(all, "\nALL = [{}]", symbols.join(", "));
-    write(root, "all.bzl", &all);
-
-    let spec = spec::spec();
-    let mut build = String::from("load(\":all.bzl\", \"ALL\")\n");
-    for rule in spec.rules.iter().filter(|r| matches!(r.kind, RuleKind::Build | RuleKind::Executable)) {
-        let _ = writeln!(build, "load(\"@rules_img//img:{}\", \"{}\")", rule.file.file_name(), rule.name);
-    }
-    build.push_str(EVERY_RULE);
-    write(root, "BUCK", &build);
-    write(root, "data.txt", "hello\n");
-    let tar = std::process::Command::new("tar").args(["-cf", "in.tar", "data.txt"]).current_dir(root).status().unwrap();
-    assert!(tar.success());
+    write(root, "all.bzl", &all_bzl(&repo_root().join("buck2/img")).unwrap());
+    write(root, "BUCK", &build_file(BuildSystem::Buck2));
+    write_inputs(root).unwrap();
     let project = Project::new(root).unwrap();
     (dir, project)
 }

@@ -43,7 +43,7 @@ fn buck2_pushes_to_docker_registry_and_img_registry_and_skopeo_and_crane_read_it
     let distribution = DockerRegistry::start(&scratch.path().join("distribution"));
     let ours = ImgRegistry::start(img(), &scratch.path().join("img-registry"));
     let built = read(&project.build_sub_target("root//images:multi[digest]").unwrap()[0]);
-    for registry in [&distribution.address, &ours.address] {
+    for registry in [&distribution.addr, &ours.addr] {
         let run = project.run("root//deploy:push_multi", &["--registry", registry]).unwrap();
         let stdout = String::from_utf8_lossy(&run.stdout);
         assert!(run.status.success(), "push to {registry}: {}", String::from_utf8_lossy(&run.stderr));
@@ -108,23 +108,23 @@ fn bazel_pulls_a_base_shallow_builds_on_it_and_pushes_with_the_base_layers_mount
     let scratch = tempfile::tempdir().unwrap();
     let distribution = DockerRegistry::start(&scratch.path().join("distribution"));
     let ours = ImgRegistry::start(img(), &scratch.path().join("img-registry"));
-    for address in [&distribution.address, &ours.address] {
-        let registry = Registry { address: address.clone() };
+    for address in [&distribution.addr, &ours.addr] {
+        let registry = Registry { addr: address.clone() };
         pull_build_push_on_bazel(scratch.path(), &registry);
     }
 }
 
 struct Registry {
-    address: String,
+    addr: String,
 }
 
 /// Against one registry, in both modes.
 fn pull_build_push_on_bazel(scratch: &Path, registry: &Registry) {
-    let digest = seed(scratch, &registry.address);
+    let digest = seed(scratch, &registry.addr);
     let bazel = Bazel7::find().unwrap();
     for mode in Mode::ALL {
         let ws = bazel_workspace(&bazel, mode).unwrap();
-        add_pulled_package(&ws, &registry.address, &digest);
+        add_pulled_package(&ws, &registry.addr, &digest);
         ws.build(&["--output_groups=+digest", "//pulled:on_pulled", "//images:multi"]).unwrap();
         // Shallow: the pulled repository holds the index, two manifests and two configs, no layer.
         let external = Path::new(&ws.info("output_base").unwrap()).join("external");
@@ -142,7 +142,7 @@ fn pull_build_push_on_bazel(scratch: &Path, registry: &Registry) {
             read(&files[0])
         };
         assert_eq!(pushed_digest(&run.stdout), built, "{mode}");
-        assert_eq!(remote_digest(&registry.address, "deploy/on-pulled", "v1"), built, "{mode}");
+        assert_eq!(remote_digest(&registry.addr, "deploy/on-pulled", "v1"), built, "{mode}");
         // The first push mounts the base layer (files_gzip) from seed/multi instead of uploading it;
         // the second (the other mode, the same image) finds everything in place.
         let expected = if mode == Mode::Bzlmod { "1 mounted" } else { "0 uploaded" };
@@ -157,19 +157,19 @@ fn buck2_pulls_a_pinned_base_shallow_builds_on_it_and_pushes_with_the_base_layer
     let scratch = tempfile::tempdir().unwrap();
     let distribution = DockerRegistry::start(&scratch.path().join("distribution"));
     let ours = ImgRegistry::start(img(), &scratch.path().join("img-registry"));
-    for (name, address) in [("distribution", &distribution.address), ("img", &ours.address)] {
-        pull_build_push_on_buck2(&scratch.path().join(name), scratch.path(), &Registry { address: address.clone() });
+    for (name, address) in [("distribution", &distribution.addr), ("img", &ours.addr)] {
+        pull_build_push_on_buck2(&scratch.path().join(name), scratch.path(), &Registry { addr: address.clone() });
     }
 }
 
 /// Against one registry.
 fn pull_build_push_on_buck2(work: &Path, scratch: &Path, registry: &Registry) {
-    let digest = seed(scratch, &registry.address);
+    let digest = seed(scratch, &registry.addr);
     // What a Buck2 user does once: print the pinned target.
     let printed = sh(&format!(
         "{} pull --registry {} --repository seed/multi --digest {digest} --tag v1 --output {} --print-buck2 pulled_base",
         img().display(),
-        registry.address,
+        registry.addr,
         work.join("print").display()
     ));
     assert!(printed.contains(&format!("digest = \"{digest}\"")), "{printed}");
@@ -183,7 +183,7 @@ fn pull_build_push_on_buck2(work: &Path, scratch: &Path, registry: &Registry) {
              load(\"@rules_img//img:push.bzl\", \"image_push\")\n\n{printed}\n\
              image_manifest(name = \"on_pulled\", base = \":pulled_base\", layers = [\"//layers:files_zstd\"])\n\n\
              image_push(name = \"push\", image = \":on_pulled\", registry = \"{}\", repository = \"deploy/on-pulled-buck2\", tag = \"v1\")\n",
-            registry.address
+            registry.addr
         ),
     )
     .unwrap();
@@ -195,6 +195,6 @@ fn pull_build_push_on_buck2(work: &Path, scratch: &Path, registry: &Registry) {
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(run.status.success(), "{stderr}");
     assert_eq!(pushed_digest(&String::from_utf8_lossy(&run.stdout)), built);
-    assert_eq!(remote_digest(&registry.address, "deploy/on-pulled-buck2", "v1"), built);
+    assert_eq!(remote_digest(&registry.addr, "deploy/on-pulled-buck2", "v1"), built);
     assert!(stderr.contains("1 mounted"), "push summary:\n{stderr}");
 }

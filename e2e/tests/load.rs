@@ -54,7 +54,7 @@ fn load_everywhere(system: &str, dir: &Path, run: &Run) {
 
     // multi_deploy: a push and a load in one run, one summary.
     let registry = DockerRegistry::start(&dir.join("registry"));
-    let (_, summary) = ok("multi_deploy", run("all", &["--registry", &registry.address]));
+    let (_, summary) = ok("multi_deploy", run("all", &["--registry", &registry.addr]));
     assert!(summary.contains("2 of 2 operations succeeded"), "{system}: {summary}");
     // A failing push does not stop the load, and the run fails.
     let failed = run("all", &["--registry", "127.0.0.1:1"]);
@@ -89,21 +89,14 @@ fn load_everywhere(system: &str, dir: &Path, run: &Run) {
     // podman: `podman load` of the stream, in its own storage.
     require("podman");
     let podman = Podman::new(&dir.join("podman"));
-    let storage = dir.join("podman/storage.conf");
-    std::fs::write(
-        &storage,
-        format!(
-            "[storage]\ndriver = \"vfs\"\ngraphroot = \"{0}/root\"\nrunroot = \"{0}/run\"\n",
-            dir.join("podman").display()
-        ),
-    )
-    .unwrap();
-    std::env::set_var("CONTAINERS_STORAGE_CONF", &storage);
+    for (name, value) in &podman.env {
+        std::env::set_var(name, value);
+    }
     ok("load into podman", run("load", &["--daemon", "podman"]));
-    std::env::remove_var("CONTAINERS_STORAGE_CONF");
-    let mut args = vec!["run", "--rm", "--network", "none", "--ulimit", "nofile=1024:1024"];
-    args.extend(["--ulimit", "nproc=1024:1024", NAME]);
-    assert_eq!(podman.podman(&args).trim(), GREETING, "{system}: podman");
+    for (name, _) in &podman.env {
+        std::env::remove_var(name);
+    }
+    assert_eq!(podman.run(NAME).trim(), GREETING, "{system}: podman");
 }
 
 #[test]

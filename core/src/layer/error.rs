@@ -46,7 +46,7 @@ pub enum LayerError {
     )]
     UnusedMetadata { paths: Vec<String> },
 
-    #[error("invalid annotations file {path}: {reason}")]
+    #[error("invalid annotations file {path}: {reason}; write a JSON object of strings or KEY=VALUE lines")]
     Annotations { path: PathBuf, reason: String },
 
     #[error(transparent)]

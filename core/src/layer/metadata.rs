@@ -7,6 +7,7 @@ use std::path::Path;
 use img_contract::layer::{FileMetadata, LayerHistory, LayerMetadata};
 
 use super::LayerError;
+use crate::oci::kv;
 use crate::tarball::{Attributes, Mtime};
 
 /// Header fields a `FileMetadata` sets, checked.
@@ -93,8 +94,8 @@ pub fn parse_time(text: &str) -> Result<Mtime, String> {
     Ok(Mtime { secs: time.unix_timestamp(), nanos: time.nanosecond() })
 }
 
-/// Annotations from the request and its `annotations_file` (JSON object or `k=v` lines); the
-/// request's own `annotations` win over the file's.
+/// Annotations from the request and its `annotations_file` (JSON object or `KEY=VALUE` lines, as
+/// the image rules' files); the request's own `annotations` win over the file's.
 pub fn annotations(
     inline: &BTreeMap<String, String>,
     file: Option<&str>,
@@ -107,28 +108,9 @@ pub fn annotations(
             path: path.to_owned(),
             source,
         })?;
-        out = parse_annotations(&text).map_err(|reason| LayerError::Annotations { path: path.to_owned(), reason })?;
+        out = kv::parse(&text).map_err(|reason| LayerError::Annotations { path: path.to_owned(), reason })?;
     }
     out.extend(inline.iter().map(|(k, v)| (k.clone(), v.clone())));
-    Ok(out)
-}
-
-fn parse_annotations(text: &str) -> Result<BTreeMap<String, String>, String> {
-    if text.trim_start().starts_with('{') {
-        return serde_json::from_str(text).map_err(|err| format!("not a JSON object of strings: {err}"));
-    }
-    let mut out = BTreeMap::new();
-    for (index, line) in text.lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        match line.split_once('=') {
-            Some((key, value)) if !key.is_empty() => {
-                out.insert(key.to_owned(), value.to_owned());
-            }
-            _ => return Err(format!("line {} is not of the form key=value: {line:?}", index + 1)),
-        }
-    }
     Ok(out)
 }
 
@@ -182,9 +164,16 @@ mod tests {
 
     #[test]
     fn annotations_file_may_be_json_or_key_value_lines() {
-        assert_eq!(parse_annotations("{\"a\":\"1\"}").unwrap()["a"], "1");
-        let lines = parse_annotations("a=1\n\nb=x=y\n").unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let from_file = |text: &str| {
+            let path = dir.path().join("annotations");
+            std::fs::write(&path, text).unwrap();
+            annotations(&BTreeMap::new(), path.to_str())
+        };
+        assert_eq!(from_file("{\"a\":\"1\"}").unwrap()["a"], "1");
+        let lines = from_file("a=1\n\nb=x=y\n").unwrap();
         assert_eq!((lines["a"].as_str(), lines["b"].as_str()), ("1", "x=y"));
-        assert!(parse_annotations("novalue\n").is_err());
+        let error = from_file("novalue\n").unwrap_err().to_string();
+        assert!(error.contains("invalid annotations file") && error.contains("line 1"), "{error}");
     }
 }

@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use crate::deploy::image::DeployImageError;
 use crate::registry::RegistryError;
 use crate::request::RequestError;
 
@@ -10,7 +11,11 @@ pub enum LoadError {
     #[error(transparent)]
     Request(#[from] RequestError),
 
-    /// The request does not hold together (a digest or size that does not match, a missing blob).
+    /// The image the request names cannot be read or does not hold together.
+    #[error(transparent)]
+    Image(#[from] DeployImageError),
+
+    /// A document of the image cannot be used (e.g. a config that is not an image config).
     #[error("load request {path}: {reason}")]
     Plan { path: PathBuf, reason: String },
 

@@ -22,7 +22,9 @@ pub fn read_all(paths: &[String], what: &'static str) -> Result<BTreeMap<String,
     Ok(out)
 }
 
-fn parse(text: &str) -> Result<BTreeMap<String, String>, String> {
+/// Parses the text of a key-value file (also a layer's `annotations_file`); the reason if it is
+/// neither form.
+pub fn parse(text: &str) -> Result<BTreeMap<String, String>, String> {
     if text.trim_start().starts_with('{') {
         return serde_json::from_str(text).map_err(|err| format!("not a JSON object of strings ({err})"));
     }

@@ -32,6 +32,21 @@ pub struct ClientOptions {
     pub log: Log,
 }
 
+impl ClientOptions {
+    /// The settings of a command without registry flags (`img load`, `img deploy`), and the
+    /// defaults of one with them: plain HTTP to any host with `IMG_INSECURE=1`, credentials from
+    /// the usual places (and `IMG_CREDENTIAL_HELPER`), retries as `IMG_REGISTRY_RETRY_*` say.
+    pub fn from_env() -> Result<Self, RegistryError> {
+        let insecure = std::env::var("IMG_INSECURE").is_ok_and(|v| matches!(v.as_str(), "1" | "true" | "yes"));
+        Ok(Self {
+            insecure,
+            credentials: CredentialOptions::default().with_env(),
+            retry: RetryPolicy::from_env()?,
+            log: Log::default(),
+        })
+    }
+}
+
 /// What a command does with a registry: only read, or also write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {

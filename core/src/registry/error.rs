@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use super::reference::NameError;
 use crate::atomic::OutputError;
+use crate::deploy::image::DeployImageError;
 use crate::request::RequestError;
 
 #[derive(Debug, thiserror::Error)]
@@ -14,6 +15,9 @@ pub enum RegistryError {
     Name(#[from] NameError),
     #[error(transparent)]
     Request(#[from] RequestError),
+    /// The image a push request names cannot be read or does not hold together.
+    #[error(transparent)]
+    Image(#[from] DeployImageError),
     #[error(transparent)]
     Output(#[from] OutputError),
     #[error("{what}: cannot reach {url}: {reason}")]

@@ -35,8 +35,9 @@ impl Image {
 /// A two-layer (gzip, zstd) image for `architecture[/variant]`, with an entrypoint and env so that
 /// its config has more than layers.
 pub fn two_layer_image(ws: &Workspace, name: &str, architecture: &str, variant: &str) -> Image {
-    let etc = ws.layer(&format!("{name}-etc"), &[("etc/motd", format!("hello {name}\n").as_bytes(), false)], "gzip");
-    let app = ws.layer(&format!("{name}-app"), &[("app/run", b"#!/bin/sh\necho run\n", true)], "zstd");
+    let etc =
+        ws.image_layer(&format!("{name}-etc"), &[("etc/motd", format!("hello {name}\n").as_bytes(), false)], "gzip");
+    let app = ws.image_layer(&format!("{name}-app"), &[("app/run", b"#!/bin/sh\necho run\n", true)], "zstd");
     let run = ws.manifest(
         name,
         json!({

@@ -1,18 +1,18 @@
-//! Helpers for the image tests: a scratch workspace, real layers from `img layer`, and running the
-//! built `img manifest` / `index` / `oci-layout` / `docker-save`.
+//! Helpers for the image tests: real layers from `img layer`, and running the built
+//! `img manifest` / `index` / `oci-layout` / `docker-save` in a [`Workspace`].
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
 use serde_json::{json, Value};
 
+// What the tests `use …_support::*` for; not every test crate uses each.
+#[allow(unused_imports)]
+pub use crate::support::{layer_request, merge, require, sh, sha256_of_file, Workspace};
+
 pub const INHERIT: &str = "<inherit from base>";
 pub const GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
-
-pub struct Workspace {
-    pub dir: tempfile::TempDir,
-}
 
 /// A layer made by `img layer`.
 #[derive(Clone)]
@@ -111,40 +111,15 @@ impl Run {
 }
 
 impl Workspace {
-    pub fn new() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir(dir.path().join("out")).unwrap();
-        Self { dir }
-    }
-
-    pub fn path(&self, rel: &str) -> PathBuf {
-        self.dir.path().join(rel)
-    }
-
-    /// Writes a file (creating parents); returns its path.
-    pub fn file(&self, rel: &str, content: impl AsRef<[u8]>) -> PathBuf {
-        let path = self.path(rel);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, content).unwrap();
-        path
-    }
-
-    /// Runs `img <action> --request R --output NAME=out/<name>.<NAME>...`.
+    /// Runs `img <action>` with `request`; its `outputs` go to `out/<name>.<output>`.
     pub fn run(&self, action: &str, name: &str, request: &Value, outputs: &[&str]) -> Run {
-        let request_path =
-            self.file(&format!("{name}.{action}.request.json"), serde_json::to_vec_pretty(request).unwrap());
         let outputs: Vec<(String, PathBuf)> =
             outputs.iter().map(|o| (o.to_string(), self.path(&format!("out/{name}.{o}")))).collect();
-        let mut command = Command::new(env!("CARGO_BIN_EXE_img"));
-        command.arg(action).arg("--request").arg(&request_path);
-        for (output, path) in &outputs {
-            command.arg(format!("--output={output}={}", path.display()));
-        }
-        Run { output: command.output().unwrap(), outputs }
+        Run { output: self.img(action, name, request, &outputs), outputs }
     }
 
     /// A layer from `(image path, content, executable)` files, built by the real `img layer`.
-    pub fn layer(&self, name: &str, files: &[(&str, &[u8], bool)], compress: &str) -> Layer {
+    pub fn image_layer(&self, name: &str, files: &[(&str, &[u8], bool)], compress: &str) -> Layer {
         use std::os::unix::fs::PermissionsExt;
         let mut srcs = String::new();
         for (index, (image_path, content, executable)) in files.iter().enumerate() {
@@ -155,23 +130,13 @@ impl Workspace {
             srcs.push_str(&format!("{image_path}\0{index}\0s{}\n", host.display()));
         }
         let srcs = self.file(&format!("src/{name}.srcs"), srcs);
-        let request = json!({
+        let request = layer_request(json!({
             "created_by": format!("bazel build //test:{name}"),
             "compress": compress,
-            "compression_level": null,
             "compression_jobs": 1,
-            "estargz": false,
             "create_parent_directories": true,
-            "media_type": null,
-            "annotations": {},
-            "annotations_file": null,
-            "default_metadata": null,
-            "file_metadata": {},
             "srcs": srcs,
-            "multi_file_layout": "package_relative",
-            "executables": [],
-            "symlinks": {},
-        });
+        }));
         let run = self.run("layer", name, &request, &["blob", "metadata"]);
         run.assert_ok();
         Layer { blob: run.path("blob").to_owned(), metadata: run.path("metadata").to_owned() }
@@ -238,36 +203,4 @@ impl Workspace {
         let request = json!({"image": image.image_files(layers), "repo_tags": tags});
         self.run("docker-save", name, &request, &["tarball"])
     }
-}
-
-pub fn merge(base: &mut Value, fields: Value) {
-    for (key, value) in fields.as_object().unwrap() {
-        base[key] = value.clone();
-    }
-}
-
-/// Fails with the install hint when a tool the test relies on is missing.
-pub fn require(tool: &str) {
-    let found = Command::new("sh").arg("-c").arg(format!("command -v {tool}")).stdout(Stdio::null()).status();
-    assert!(
-        found.is_ok_and(|s| s.success()),
-        "`{tool}` is needed by this test; install it with scripts/install-test-deps.sh"
-    );
-}
-
-/// Runs a shell script and returns its stdout (panics on failure, showing stderr).
-pub fn sh(script: &str) -> String {
-    let output = Command::new("sh").arg("-c").arg(script).env("LC_ALL", "C").output().unwrap();
-    assert!(
-        output.status.success(),
-        "`{script}` failed: {}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap()
-}
-
-/// `sha256:<hex>` of bytes, by sha256sum.
-pub fn sha256_of_file(path: &Path) -> String {
-    format!("sha256:{}", &sh(&format!("sha256sum < '{}'", path.display()))[..64])
 }

@@ -1,15 +1,16 @@
-//! Helpers for the layer tests: a scratch workspace, running the built `img`, and checking results
-//! with real tools (GNU tar, gzip, zstd, sha256sum), never with our own code.
+//! Helpers for the layer tests: running the built `img layer` / `layer-from-tar` in a
+//! [`Workspace`], and checking results with real tools (GNU tar, gzip, zstd, sha256sum), never
+//! with our own code.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 use serde_json::{json, Value};
 
-pub struct Workspace {
-    pub dir: tempfile::TempDir,
-}
+// What the tests `use …_support::*` for; not every test crate uses each.
+#[allow(unused_imports)]
+pub use crate::support::{layer_request, merge, quote, require, sh, sha256_of_file, Workspace};
 
 /// Result of one `img` run.
 pub struct Run {
@@ -46,84 +47,21 @@ impl Run {
 }
 
 impl Workspace {
-    pub fn new() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir(dir.path().join("out")).unwrap();
-        Self { dir }
-    }
-
-    pub fn path(&self, rel: &str) -> PathBuf {
-        self.dir.path().join(rel)
-    }
-
-    /// Writes a file (creating parents); returns its path.
-    pub fn file(&self, rel: &str, content: impl AsRef<[u8]>) -> PathBuf {
-        let path = self.path(rel);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, content).unwrap();
-        path
-    }
-
-    pub fn executable(&self, rel: &str, content: &str) -> PathBuf {
-        use std::os::unix::fs::PermissionsExt;
-        let path = self.file(rel, content);
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-        path
-    }
-
-    /// Writes a `srcs` param file from (image path, relative path, host path) triples.
-    pub fn srcs(&self, name: &str, lines: &[(&str, &str, &Path)]) -> PathBuf {
-        let text: String =
-            lines.iter().map(|(image, rel, host)| format!("{image}\0{rel}\0s{}\n", host.display())).collect();
-        self.file(name, text)
-    }
-
-    /// Runs `img <action>` with `request` written to a file; outputs go to `out/<name>.*`.
-    pub fn run(&self, action: &str, name: &str, request: &Value) -> Run {
-        let request_path = self.file(&format!("{name}.request.json"), serde_json::to_vec_pretty(request).unwrap());
-        let blob = self.path(&format!("out/{name}.blob"));
-        let metadata = self.path(&format!("out/{name}.json"));
-        let output = Command::new(env!("CARGO_BIN_EXE_img"))
-            .arg(action)
-            .arg("--request")
-            .arg(&request_path)
-            .arg(format!("--output=blob={}", blob.display()))
-            .arg(format!("--output=metadata={}", metadata.display()))
-            .output()
-            .unwrap();
-        Run { output, blob, metadata }
-    }
-
     pub fn layer(&self, name: &str, request: Value) -> Run {
-        self.run("layer", name, &request)
+        self.layer_run("layer", name, &request)
     }
 
     pub fn layer_from_tar(&self, name: &str, request: Value) -> Run {
-        self.run("layer-from-tar", name, &request)
+        self.layer_run("layer-from-tar", name, &request)
     }
-}
 
-/// A complete `img layer` request: `fields` override the defaults.
-pub fn layer_request(fields: Value) -> Value {
-    let mut request = json!({
-        "created_by": "bazel build //test:layer",
-        "compress": "gzip",
-        "compression_level": null,
-        "compression_jobs": 2,
-        "estargz": false,
-        "create_parent_directories": false,
-        "media_type": null,
-        "annotations": {},
-        "annotations_file": null,
-        "default_metadata": null,
-        "file_metadata": {},
-        "srcs": null,
-        "multi_file_layout": "package_relative",
-        "executables": [],
-        "symlinks": {},
-    });
-    merge(&mut request, fields);
-    request
+    /// Runs `img <action>` (a layer action); its outputs go to `out/<name>.blob` and `.json`.
+    fn layer_run(&self, action: &str, name: &str, request: &Value) -> Run {
+        let blob = self.path(&format!("out/{name}.blob"));
+        let metadata = self.path(&format!("out/{name}.json"));
+        let outputs = [("blob".to_owned(), blob.clone()), ("metadata".to_owned(), metadata.clone())];
+        Run { output: self.img(action, name, request, &outputs), blob, metadata }
+    }
 }
 
 /// A complete `img layer-from-tar` request.
@@ -141,38 +79,6 @@ pub fn from_tar_request(src: &Path, fields: Value) -> Value {
     });
     merge(&mut request, fields);
     request
-}
-
-fn merge(base: &mut Value, fields: Value) {
-    for (key, value) in fields.as_object().unwrap() {
-        base[key] = value.clone();
-    }
-}
-
-/// Fails with the install hint when a tool the test relies on is missing.
-pub fn require(tool: &str) {
-    let found = Command::new("sh").arg("-c").arg(format!("command -v {tool}")).stdout(Stdio::null()).status();
-    assert!(
-        found.is_ok_and(|s| s.success()),
-        "`{tool}` is needed by this test; install it with scripts/install-test-deps.sh"
-    );
-}
-
-/// Runs a shell pipeline and returns its stdout (panics on failure).
-pub fn sh(script: &str) -> String {
-    let output = Command::new("sh").arg("-c").arg(script).env("TZ", "UTC").env("LC_ALL", "C").output().unwrap();
-    assert!(output.status.success(), "`{script}` failed: {}", String::from_utf8_lossy(&output.stderr));
-    String::from_utf8(output.stdout).unwrap()
-}
-
-fn quote(path: &Path) -> String {
-    format!("'{}'", path.display().to_string().replace('\'', "'\\''"))
-}
-
-/// `sha256:<hex>` of a file, by `sha256sum`.
-pub fn sha256_of_file(path: &Path) -> String {
-    require("sha256sum");
-    format!("sha256:{}", &sh(&format!("sha256sum < {}", quote(path)))[..64])
 }
 
 /// The command that decompresses a blob of `media_type` to stdout.

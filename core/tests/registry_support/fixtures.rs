@@ -134,6 +134,15 @@ impl Root {
         Self::index_of_type(images, OCI_INDEX)
     }
 
+    /// An index of an amd64 and an arm64 image that share their first layer (`seed`, `sizes[0]`
+    /// bytes) and have one of their own each (`seed + 1` and `seed + 2`, `sizes[1]` and `sizes[2]`).
+    pub fn two_platforms(seed: u64, sizes: [usize; 3]) -> Self {
+        let shared = Layer::new(seed, sizes[0]);
+        let amd64 = Image::new(vec![shared.clone(), Layer::new(seed + 1, sizes[1])], "amd64");
+        let arm64 = Image::new(vec![shared, Layer::new(seed + 2, sizes[2])], "arm64");
+        Self::index(vec![amd64, arm64])
+    }
+
     /// An index with another media type (Docker's manifest list).
     pub fn index_of_type(images: Vec<Image>, media_type: &str) -> Self {
         let index = serde_json::to_vec(&json!({

@@ -1,11 +1,11 @@
-//! Helpers for the registry tests: registries started on 127.0.0.1 ([`servers`]), a fault
-//! proxy ([`proxy`]), hand-written images ([`fixtures`]), running the built `img`, and checking
-//! what a registry holds over plain HTTP.
+//! Helpers for the registry tests: a token service ([`token`]; the registries themselves are
+//! `e2e::runtimes`), a fault proxy ([`proxy`]), hand-written images ([`fixtures`]), running the
+//! built `img`, and checking what a registry holds over plain HTTP.
 #![allow(dead_code)]
 
 pub mod fixtures;
 pub mod proxy;
-pub mod servers;
+pub mod token;
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -14,25 +14,13 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-pub const INSTALL: &str = "scripts/install-test-deps.sh";
+/// The built `img`.
+pub const IMG: &str = env!("CARGO_BIN_EXE_img");
 
 /// The runtime the in-process servers (proxy, token service) and HTTP checks run on.
 pub fn rt() -> &'static tokio::runtime::Runtime {
     static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
     RT.get_or_init(|| tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap())
-}
-
-/// Fails (never skips) when a real component is missing.
-pub fn require_tool(tool: &str) {
-    let found = Command::new("sh").arg("-c").arg(format!("command -v {tool}")).output().map(|o| o.status.success());
-    assert!(
-        found.unwrap_or(false),
-        "`{tool}` is not installed; run {INSTALL} (as root) to install the test dependencies"
-    );
-}
-
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// An HTTP answer.
@@ -86,7 +74,7 @@ pub const ACCEPT: &str = "application/vnd.oci.image.index.v1+json, application/v
 /// Runs the built `img` with `args`, extra environment, and no inherited credentials: HOME,
 /// DOCKER_CONFIG, REGISTRY_AUTH_FILE and XDG_RUNTIME_DIR point into `home` unless `env` sets them.
 pub fn img(home: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_img"));
+    let mut command = Command::new(IMG);
     command.args(args);
     command.env("HOME", home).env("XDG_RUNTIME_DIR", home.join("run")).env("IMG_PROGRESS", "log");
     command.env_remove("DOCKER_CONFIG").env_remove("REGISTRY_AUTH_FILE").env_remove("IMG_CREDENTIAL_HELPER");
@@ -206,9 +194,15 @@ pub fn blob_uploads(seen: &[proxy::Seen]) -> Vec<proxy::Seen> {
         .collect()
 }
 
+/// `skopeo copy` of every platform with the digests kept; registries are spoken to over HTTP.
+pub fn skopeo_copy(from: &str, to: &str) {
+    let tls = ["--src-tls-verify=false", "--dest-tls-verify=false"];
+    tool("skopeo", &[&["copy", "--all", "--preserve-digests"][..], &tls, &[from, to]].concat());
+}
+
 /// Runs an external tool, asserting success; its stdout.
 pub fn tool(program: &str, args: &[&str]) -> String {
-    require_tool(program);
+    e2e::runtimes::require(program);
     let output = Command::new(program).args(args).env("HOME", std::env::temp_dir()).output().expect("the tool runs");
     assert!(output.status.success(), "{program} {args:?} failed: {}", String::from_utf8_lossy(&output.stderr));
     String::from_utf8_lossy(&output.stdout).into_owned()

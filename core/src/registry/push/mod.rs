@@ -12,10 +12,11 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 
 use self::blob::{Context, Outcome, Sources};
-use self::plan::{Destination, Document, Plan};
+use self::plan::{Destination, Plan};
 use super::client::{http_client, Access, ClientOptions, Registry};
 use super::progress::{human_bytes, Progress, ProgressMode};
 use super::RegistryError;
+use crate::deploy::image::Document;
 
 /// What `img push` was asked to do.
 #[derive(Debug, Clone)]

@@ -1,18 +1,13 @@
-//! Reading and checking a push request before any byte goes out: every document is hashed, every
-//! layer's metadata must agree with its manifest, every local blob must exist with the right size.
-//! A request that does not hold together is refused here, naming the file at fault.
+//! A push request as what to send, checked before any byte goes out: the destination and tags,
+//! the image it names (read and checked by [`crate::deploy::image`]), and its blobs, each digest
+//! once.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use bytes::Bytes;
 use img_contract::deploy::{BlobSource, PushRequest};
-use img_contract::image::RootKind;
-use img_contract::layer::LayerMetadata;
-use oci_spec::image::{ImageIndex, ImageManifest};
 
-use crate::digest::Sha256Digest;
-use crate::registry::media::{self, OCI_INDEX, OCI_MANIFEST};
+use crate::deploy::image::{self, Document};
 use crate::registry::reference::{check_host, check_repository, check_tag};
 use crate::registry::RegistryError;
 
@@ -22,14 +17,6 @@ pub struct Destination {
     pub registry: Option<String>,
     pub repository: Option<String>,
     pub extra_tags: Vec<String>,
-}
-
-/// A manifest or index to PUT.
-#[derive(Debug, Clone)]
-pub struct Document {
-    pub digest: String,
-    pub media_type: String,
-    pub bytes: Bytes,
 }
 
 /// A blob the registry must have before the manifests go up.
@@ -77,144 +64,39 @@ pub fn load(request_path: &Path, root_dir: &Path, destination: &Destination) -> 
         check_tag(tag)?;
     }
 
-    let root_path = root_dir.join(&request.root);
-    let root_bytes = read(&root_path)?;
-    let root = document(&root_bytes, &root_path, request.root_kind)?;
-    let mut children = Vec::new();
+    let image = image::read(&request, request_path, root_dir)?;
     let mut blobs: Vec<Blob> = Vec::new();
-    // The index's children, in order; `None` when the root is a manifest.
-    let listed: Option<Vec<String>> = match request.root_kind {
-        RootKind::Manifest if request.manifests.len() != 1 => {
-            return Err(fail(format!(
-                "the root is a manifest, but `manifests` has {} entries instead of 1",
-                request.manifests.len()
-            )));
-        }
-        RootKind::Manifest => None,
-        RootKind::Index => {
-            let index: ImageIndex = parse(&root_bytes, &root_path, "image index")?;
-            let listed: Vec<String> = index.manifests().iter().map(|d| d.digest().to_string()).collect();
-            if listed.len() != request.manifests.len() {
-                return Err(fail(format!(
-                    "the index {} lists {} manifests, but `manifests` has {}",
-                    root_path.display(),
-                    listed.len(),
-                    request.manifests.len()
-                )));
-            }
-            Some(listed)
-        }
-    };
-    for (i, entry) in request.manifests.iter().enumerate() {
-        let manifest_path = root_dir.join(&entry.manifest);
-        let manifest_bytes = read(&manifest_path)?;
-        let child = document(&manifest_bytes, &manifest_path, RootKind::Manifest)?;
-        let manifest: ImageManifest = parse(&manifest_bytes, &manifest_path, "image manifest")?;
-        match &listed {
-            None if child.digest != root.digest => {
-                return Err(fail(format!(
-                    "manifest {} ({}) is not the root {} ({})",
-                    manifest_path.display(),
-                    child.digest,
-                    root_path.display(),
-                    root.digest
-                )));
-            }
-            None => {}
-            Some(listed) if listed[i] != child.digest => {
-                return Err(fail(format!(
-                    "child {i} of the index is {}, but manifest {} is {}",
-                    listed[i],
-                    manifest_path.display(),
-                    child.digest
-                )));
-            }
-            Some(_) => children.push(child),
-        }
-
-        let config_path = root_dir.join(&entry.config);
-        let config = Sha256Digest::of(&read(&config_path)?);
-        let wanted = manifest.config();
-        if config.to_string() != wanted.digest().to_string() || config.size != wanted.size() {
-            return Err(fail(format!(
-                "config {} is {config} ({} bytes), but manifest {} names {} ({} bytes)",
-                config_path.display(),
-                config.size,
-                manifest_path.display(),
-                wanted.digest(),
-                wanted.size()
-            )));
-        }
+    for (i, manifest) in image.manifests.iter().enumerate() {
+        let config = &manifest.config;
         add(
             &mut blobs,
             Blob {
-                digest: config.to_string(),
+                digest: config.digest.clone(),
                 size: config.size,
-                what: format!("config of manifest {i} ({})", config_path.display()),
-                local: Some(config_path),
+                what: format!("config of manifest {i} ({})", config.path.display()),
+                local: Some(config.path.clone()),
                 sources: Vec::new(),
             },
         );
-
-        if manifest.layers().len() != entry.layers.len() {
-            return Err(fail(format!(
-                "manifest {} has {} layers, but the request lists {} for it",
-                manifest_path.display(),
-                manifest.layers().len(),
-                entry.layers.len()
-            )));
-        }
-        for (j, (layer, descriptor)) in entry.layers.iter().zip(manifest.layers()).enumerate() {
-            let metadata_path = root_dir.join(&layer.metadata);
-            let metadata: LayerMetadata = parse(&read(&metadata_path)?, &metadata_path, "layer metadata")?;
-            if metadata.digest != descriptor.digest().to_string() || metadata.size != descriptor.size() {
-                return Err(fail(format!(
-                    "layer {j} of manifest {} is {} ({} bytes), but its metadata {} says {} ({} bytes)",
-                    manifest_path.display(),
-                    descriptor.digest(),
-                    descriptor.size(),
-                    metadata_path.display(),
-                    metadata.digest,
-                    metadata.size
-                )));
-            }
-            let local = match &layer.blob {
-                Some(blob) => {
-                    let blob_path = root_dir.join(blob);
-                    let size = std::fs::metadata(&blob_path)
-                        .map_err(|source| RegistryError::Io { path: blob_path.clone(), source })?
-                        .len();
-                    if size != metadata.size {
-                        return Err(fail(format!(
-                            "layer blob {} has {size} bytes, but its metadata {} says {}",
-                            blob_path.display(),
-                            metadata_path.display(),
-                            metadata.size
-                        )));
-                    }
-                    Some(blob_path)
-                }
-                None if layer.sources.is_empty() => {
-                    return Err(fail(format!(
-                        "layer {j} of manifest {} ({}) has neither a local blob nor a source registry",
-                        manifest_path.display(),
-                        metadata_path.display()
-                    )));
-                }
-                None => None,
-            };
+        for layer in &manifest.layers {
             add(
                 &mut blobs,
                 Blob {
-                    digest: metadata.digest.clone(),
-                    size: metadata.size,
-                    what: format!("layer {j} of manifest {i} ({})", metadata_path.display()),
-                    local,
+                    digest: layer.digest.clone(),
+                    size: layer.size,
+                    what: layer.what.clone(),
+                    local: layer.blob.clone(),
                     sources: layer.sources.clone(),
                 },
             );
         }
     }
+    let mut documents = image.manifests.into_iter().map(|manifest| manifest.document);
+    // An index goes up after its children; a manifest root is the only document.
+    let (root, children) = match image.index {
+        Some(index) => (index, documents.collect()),
+        None => (documents.next().expect("a manifest root has one manifest"), Vec::new()),
+    };
     Ok(Plan { registry, repository, tags: tags.into_iter().collect(), root, children, blobs })
 }
 
@@ -234,43 +116,4 @@ fn add(blobs: &mut Vec<Blob>, blob: Blob) {
         }
         None => blobs.push(blob),
     }
-}
-
-fn read(path: &Path) -> Result<Vec<u8>, RegistryError> {
-    std::fs::read(path).map_err(|source| RegistryError::Io { path: path.to_owned(), source })
-}
-
-fn parse<T: serde::de::DeserializeOwned>(bytes: &[u8], path: &Path, kind: &'static str) -> Result<T, RegistryError> {
-    serde_json::from_slice(bytes).map_err(|err| RegistryError::BadDocument {
-        what: kind.to_owned(),
-        origin: path.display().to_string(),
-        kind,
-        reason: err.to_string(),
-    })
-}
-
-/// A document with its digest and the media type it is PUT with.
-fn document(bytes: &[u8], path: &Path, kind: RootKind) -> Result<Document, RegistryError> {
-    let value: serde_json::Value = parse(bytes, path, "JSON document")?;
-    let fallback = match kind {
-        RootKind::Manifest => OCI_MANIFEST,
-        RootKind::Index => OCI_INDEX,
-    };
-    let media_type = match value.get("mediaType").and_then(|v| v.as_str()) {
-        Some(media_type) if !media_type.is_empty() => media_type,
-        _ => fallback,
-    };
-    if media::is_index(media_type) != (kind == RootKind::Index) {
-        return Err(RegistryError::BadDocument {
-            what: "push root".to_owned(),
-            origin: path.display().to_string(),
-            kind: if kind == RootKind::Index { "image index" } else { "image manifest" },
-            reason: format!("its mediaType is {media_type}"),
-        });
-    }
-    Ok(Document {
-        digest: Sha256Digest::of(bytes).to_string(),
-        media_type: media_type.to_owned(),
-        bytes: Bytes::copy_from_slice(bytes),
-    })
 }

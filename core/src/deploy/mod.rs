@@ -1,5 +1,8 @@
 //! Many push and load operations at once (`multi_deploy`): bounded parallelism, one combined
-//! summary, and every operation runs to its end even when another fails.
+//! summary, and every operation runs to its end even when another fails. What push and load
+//! both read, the image a request names, is [`image`].
+
+pub mod image;
 
 use std::fmt;
 
