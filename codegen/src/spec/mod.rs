@@ -4,6 +4,7 @@
 pub mod deploy;
 pub mod deploy_types;
 pub mod image;
+pub mod image_types;
 pub mod layer;
 pub mod model;
 pub mod platforms;
@@ -43,9 +44,9 @@ pub fn base() -> Spec {
         functions: vec![layer::file_metadata()],
         providers: providers::providers(),
         settings: settings::settings(),
-        actions: [layer::actions(), image::actions()].concat(),
-        enums: [layer::enums(), image::enums(), deploy_types::enums()].concat(),
-        structs: [layer::structs(), image::structs(), deploy_types::structs()].concat(),
+        actions: [layer::actions(), image_types::actions()].concat(),
+        enums: [layer::enums(), image_types::enums(), deploy_types::enums()].concat(),
+        structs: [layer::structs(), image_types::structs(), deploy_types::structs()].concat(),
     }
 }
 
