@@ -189,6 +189,41 @@ fn identical_files_become_hardlinks_to_the_first_in_entry_order() {
 }
 
 #[test]
+fn identical_files_are_found_at_any_size_and_same_size_files_stay_apart() {
+    // Above 1 MiB a file is hashed and written in two reads, below it from one buffer; the same
+    // host file at two paths is hashed once. None of it may change which files become links.
+    let ws = Workspace::new();
+    let big = |fill: u8| [vec![0u8; (1 << 20) + 512], vec![fill; 512]].concat();
+    let big_one = ws.file("src/big_one", big(1));
+    let big_two = ws.file("src/big_two", big(1));
+    let big_other = ws.file("src/big_other", big(2));
+    let small = ws.file("src/small", "abc\n");
+    let small_other = ws.file("src/small_other", "xyz\n");
+    let srcs = ws.srcs(
+        "srcs",
+        &[
+            ("big/1", "big_one", &big_one),
+            ("big/2", "big_other", &big_other),
+            ("big/3", "big_two", &big_two),
+            ("small/1", "small", &small),
+            ("small/2", "small_other", &small_other),
+            ("small/3", "small", &small),
+        ],
+    );
+    let run = ws.layer("sizes", layer_request(json!({"srcs": srcs})));
+    let metadata = run.ok();
+    verify_layer(&run, &metadata);
+    insta::assert_snapshot!(listing(&run, GZIP), @r"
+    -rw-r--r-- 0/0         1049600 1970-01-01 00:00 big/1
+    -rw-r--r-- 0/0         1049600 1970-01-01 00:00 big/2
+    hrw-r--r-- 0/0               0 1970-01-01 00:00 big/3 link to big/1
+    -rw-r--r-- 0/0               4 1970-01-01 00:00 small/1
+    -rw-r--r-- 0/0               4 1970-01-01 00:00 small/2
+    hrw-r--r-- 0/0               0 1970-01-01 00:00 small/3 link to small/1
+    ");
+}
+
+#[test]
 fn long_and_non_ascii_names_use_pax_and_gnu_tar_reads_them() {
     let ws = Workspace::new();
     let file = ws.file("src/f", "x");

@@ -22,8 +22,9 @@ pub use error::LayerError;
 use crate::atomic::{self, PendingOutput};
 use crate::compress::CompressionSettings;
 use crate::estargz;
-use crate::tarball::{ArchiveWriter, TarError};
+use crate::tarball::{ArchiveWriter, Entry, Kind, TarError};
 use blob::{BlobFormat, BlobSummary};
+use dedup::{Deduplicator, Verdict};
 use metadata::Overrides;
 use sources::{Content, Plan};
 
@@ -46,7 +47,6 @@ fn build_layer(request: &LayerRequest, outputs: &LayerOutputs) -> Result<(), Lay
             return Err(LayerError::Reserved { path: planned.entry.path.clone(), origin: planned.origin.to_string() });
         }
     }
-    dedup::hardlink_identical(&mut plan)?;
 
     let blob = PendingOutput::create(Path::new(&outputs.blob))?;
     let summary = blob::write_entries(&blob, format, |writer| write_plan(&plan, writer))?;
@@ -121,16 +121,23 @@ fn apply_metadata(request: &LayerRequest, plan: &mut Plan) -> Result<(), LayerEr
     }
 }
 
+/// Writes the entries in order; identical files become hardlinks on the way (see [`dedup`]).
 fn write_plan(plan: &Plan, writer: &mut dyn ArchiveWriter) -> Result<(), LayerError> {
-    for planned in plan.values() {
+    let mut dedup = Deduplicator::new(plan);
+    for (path, planned) in plan {
         let entry_error = |source| LayerError::Entry {
             path: planned.entry.path.clone(),
             origin: describe(&planned.origin, &planned.content),
             source,
         };
-        match &planned.content {
-            Content::Nothing => writer.append(&planned.entry, &mut io::empty()),
-            Content::Host(host) => {
+        match (&planned.content, dedup.verdict(path, planned)?) {
+            (_, Verdict::Link(target)) => {
+                let link = Entry { kind: Kind::Hardlink { target: target.to_owned() }, ..planned.entry.clone() };
+                writer.append(&link, &mut io::empty())
+            }
+            (_, Verdict::WriteBuffered) => writer.append(&planned.entry, &mut dedup.buffer.as_slice()),
+            (Content::Nothing, Verdict::Write) => writer.append(&planned.entry, &mut io::empty()),
+            (Content::Host(host), Verdict::Write) => {
                 let mut file = File::open(host).map_err(|err| entry_error(TarError::Read(err)))?;
                 writer.append(&planned.entry, &mut file)
             }
