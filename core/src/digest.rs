@@ -1,10 +1,13 @@
 //! SHA-256 digests of streams: a writer and a reader that hash and count what passes through.
 //!
 //! A layer is hashed twice in one pass: once before the compressor (the diff_id) and once after
-//! it (the blob digest), so both hashers are plain pass-through adapters.
+//! it (the blob digest), so both hashers are pass-through adapters. [`BackgroundHashingWriter`]
+//! does the hashing on a thread of its own, for streams where the writing thread is busy enough.
 
 use std::fmt;
 use std::io::{self, Read, Write};
+use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::thread::{self, JoinHandle};
 
 use sha2::{Digest as _, Sha256};
 
@@ -100,6 +103,81 @@ impl<W: Write> Write for HashingWriter<W> {
     }
 }
 
+/// Chunks queued for the hashing thread; with the one being filled and the one being hashed,
+/// at most this many plus two chunks exist.
+const QUEUED_CHUNKS: usize = 2;
+
+/// Passes writes on in chunks of a fixed size and hashes each chunk on a thread of its own.
+///
+/// Building a layer, one thread reads the files, makes the tar and feeds the compressor; hashing
+/// every byte there too made that thread the bottleneck while compressor workers waited (SHA-256
+/// runs at ~1.8 GB/s, a third of that thread's time). The chunks also batch small writes, like a
+/// `BufWriter`, so the inner writer sees large writes only.
+pub struct BackgroundHashingWriter<W: Write> {
+    inner: W,
+    chunk: Vec<u8>,
+    chunk_size: usize,
+    to_hasher: SyncSender<Vec<u8>>,
+    /// Chunks the hasher is done with, to be filled again.
+    recycled: Receiver<Vec<u8>>,
+    hasher: JoinHandle<Sha256Digest>,
+}
+
+impl<W: Write> BackgroundHashingWriter<W> {
+    pub fn new(inner: W, chunk_size: usize) -> io::Result<Self> {
+        let (to_hasher, chunks) = mpsc::sync_channel::<Vec<u8>>(QUEUED_CHUNKS);
+        let (recycle, recycled) = mpsc::channel();
+        let hasher = thread::Builder::new().name("sha256".into()).spawn(move || {
+            let mut digest = Sha256Counter::default();
+            for mut chunk in chunks {
+                digest.update(&chunk);
+                chunk.clear();
+                // The writer may be gone already (an error ended the stream): nothing to recycle.
+                let _ = recycle.send(chunk);
+            }
+            digest.finish()
+        })?;
+        Ok(Self { inner, chunk: Vec::with_capacity(chunk_size), chunk_size, to_hasher, recycled, hasher })
+    }
+
+    /// Writes the pending chunk to the inner writer, then hands it to the hasher.
+    fn pass_on(&mut self) -> io::Result<()> {
+        if self.chunk.is_empty() {
+            return Ok(());
+        }
+        self.inner.write_all(&self.chunk)?;
+        let next = self.recycled.try_recv().unwrap_or_else(|_| Vec::with_capacity(self.chunk_size));
+        let full = std::mem::replace(&mut self.chunk, next);
+        self.to_hasher.send(full).map_err(|_| io::Error::other("the SHA-256 thread stopped"))
+    }
+
+    /// The inner writer (flushed of this writer's chunks, not flushed itself) and the digest of
+    /// everything written.
+    pub fn finish(mut self) -> io::Result<(W, Sha256Digest)> {
+        self.pass_on()?;
+        let Self { inner, to_hasher, hasher, .. } = self;
+        drop(to_hasher);
+        let digest = hasher.join().map_err(|_| io::Error::other("the SHA-256 thread panicked"))?;
+        Ok((inner, digest))
+    }
+}
+
+impl<W: Write> Write for BackgroundHashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = buf.len().min(self.chunk_size - self.chunk.len());
+        self.chunk.extend_from_slice(&buf[..n]);
+        if self.chunk.len() == self.chunk_size {
+            self.pass_on()?;
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.pass_on()?;
+        self.inner.flush()
+    }
+}
+
 /// Hashes everything read through it.
 pub struct HashingReader<R> {
     inner: R,
@@ -155,5 +233,29 @@ mod tests {
         assert_eq!(written, Sha256Digest::of(&data));
         assert_eq!(read, written);
         assert_eq!(read.size, data.len() as u64);
+    }
+
+    #[test]
+    fn background_hashing_passes_every_byte_on_in_order_and_hashes_it() {
+        // Writes smaller and larger than a chunk, an explicit flush mid-chunk, and more chunks
+        // than the queue holds, so chunks are recycled.
+        let data: Vec<u8> = (0..100_000u32).map(|i| (i * 7 % 251) as u8).collect();
+        let mut writer = BackgroundHashingWriter::new(Vec::new(), 1000).unwrap();
+        let (head, tail) = data.split_at(12_345);
+        for piece in head.chunks(333) {
+            writer.write_all(piece).unwrap();
+        }
+        writer.flush().unwrap();
+        writer.write_all(tail).unwrap();
+        let (copy, digest) = writer.finish().unwrap();
+        assert_eq!(copy, data);
+        assert_eq!(digest, Sha256Digest::of(&data));
+    }
+
+    #[test]
+    fn background_hashing_of_nothing_is_the_empty_digest() {
+        let (copy, digest) = BackgroundHashingWriter::new(Vec::new(), 64).unwrap().finish().unwrap();
+        assert!(copy.is_empty());
+        assert_eq!(digest, Sha256Digest::of(b""));
     }
 }

@@ -9,7 +9,7 @@ use img_contract::layer::Compression;
 use super::LayerError;
 use crate::atomic::PendingOutput;
 use crate::compress::{CompressionSettings, Encoder};
-use crate::digest::{HashingWriter, Sha256Digest};
+use crate::digest::{BackgroundHashingWriter, Sha256Digest};
 use crate::estargz::{self, EstargzWriter};
 use crate::tarball::{ArchiveWriter, TarWriter};
 
@@ -41,10 +41,13 @@ pub struct BlobSummary {
     pub annotations: BTreeMap<String, String>,
 }
 
-/// Bytes gathered before each write into the compressor.
-const ENCODER_INPUT_BUFFER: usize = 1 << 20;
+/// Bytes gathered before each write into the compressor: each write into zstd's multithreaded
+/// stream has a fixed cost, so it gets large writes, not 512-byte headers.
+const ENCODER_INPUT_CHUNK: usize = 1 << 20;
+/// Bytes gathered before each write of the blob to its file.
+const OUTPUT_CHUNK: usize = 256 << 10;
 
-type FileOut = HashingWriter<BufWriter<File>>;
+type FileOut = BackgroundHashingWriter<BufWriter<File>>;
 
 /// Writes the blob of `format` to `output`; `fill` appends the entries in order.
 pub fn write_entries(
@@ -52,27 +55,23 @@ pub fn write_entries(
     format: BlobFormat,
     fill: impl FnOnce(&mut dyn ArchiveWriter) -> Result<(), LayerError>,
 ) -> Result<BlobSummary, LayerError> {
-    let out: FileOut = HashingWriter::new(output.writer()?);
     let failed = |err: io::Error| LayerError::Output(output.write_error(err));
+    let out: FileOut = BackgroundHashingWriter::new(output.writer()?, OUTPUT_CHUNK).map_err(failed)?;
     match format {
         BlobFormat::Tar(settings) if settings.algorithm == Compression::None => {
             // Uncompressed: the blob is the tar, so one hash serves as diff_id and digest.
             let mut tar = TarWriter::new(out);
             fill(&mut tar)?;
-            let (file, digest) = tar.finish().map_err(failed)?.finish();
+            let (file, digest) = tar.finish().map_err(failed)?.finish().map_err(failed)?;
             close(file).map_err(failed)?;
             Ok(BlobSummary { diff_id: digest, digest, annotations: BTreeMap::new() })
         }
         BlobFormat::Tar(settings) => {
             let encoder = Encoder::new(out, settings).map_err(failed)?;
-            // Feed the compressor large writes, not 512-byte headers: each write into zstd's
-            // multithreaded stream has a fixed cost.
-            let buffered = BufWriter::with_capacity(ENCODER_INPUT_BUFFER, encoder);
-            let mut tar = TarWriter::new(HashingWriter::new(buffered));
+            let mut tar = TarWriter::new(BackgroundHashingWriter::new(encoder, ENCODER_INPUT_CHUNK).map_err(failed)?);
             fill(&mut tar)?;
-            let (buffered, diff_id) = tar.finish().map_err(failed)?.finish();
-            let encoder = buffered.into_inner().map_err(|err| failed(err.into_error()))?;
-            let (file, digest) = encoder.finish().map_err(failed)?.finish();
+            let (encoder, diff_id) = tar.finish().map_err(failed)?.finish().map_err(failed)?;
+            let (file, digest) = encoder.finish().map_err(failed)?.finish().map_err(failed)?;
             close(file).map_err(failed)?;
             Ok(BlobSummary { diff_id, digest, annotations: BTreeMap::new() })
         }
@@ -89,7 +88,7 @@ pub fn write_entries(
                 origin: "eStargz".into(),
                 source,
             })?;
-            let (file, digest) = out.finish();
+            let (file, digest) = out.finish().map_err(failed)?;
             close(file).map_err(failed)?;
             let annotations = BTreeMap::from([
                 (estargz::TOC_DIGEST_ANNOTATION.to_owned(), summary.toc_digest.to_string()),
@@ -106,12 +105,13 @@ pub fn write_stream(
     settings: CompressionSettings,
     fill: impl FnOnce(&mut dyn Write) -> Result<(), LayerError>,
 ) -> Result<BlobSummary, LayerError> {
-    let out: FileOut = HashingWriter::new(output.writer()?);
     let failed = |err: io::Error| LayerError::Output(output.write_error(err));
-    let mut encoder = HashingWriter::new(Encoder::new(out, settings).map_err(failed)?);
+    let out: FileOut = BackgroundHashingWriter::new(output.writer()?, OUTPUT_CHUNK).map_err(failed)?;
+    let encoder = Encoder::new(out, settings).map_err(failed)?;
+    let mut encoder = BackgroundHashingWriter::new(encoder, ENCODER_INPUT_CHUNK).map_err(failed)?;
     fill(&mut encoder)?;
-    let (encoder, diff_id) = encoder.finish();
-    let (file, digest) = encoder.finish().map_err(failed)?.finish();
+    let (encoder, diff_id) = encoder.finish().map_err(failed)?;
+    let (file, digest) = encoder.finish().map_err(failed)?.finish().map_err(failed)?;
     close(file).map_err(failed)?;
     Ok(BlobSummary { diff_id, digest, annotations: BTreeMap::new() })
 }
