@@ -221,7 +221,8 @@ fn buck2_target(
     if !result.tag.is_empty() {
         target.push_str(&format!("    tag = {:?},\n", result.tag));
     }
-    target.push_str(")\n");
+    // Like the `@<name>//:image` repository Bazel's pull creates: usable from every package.
+    target.push_str("    visibility = [\"PUBLIC\"],\n)\n");
     Ok(target)
 }
 

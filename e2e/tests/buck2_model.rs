@@ -374,3 +374,35 @@ r = rule(impl = _i, attrs = {"src": attrs.source()})
     // relative_to = (lines.txt, 1): relative to buck-out/v2/gen/root/<hash>/pkg/__t__ (7 levels).
     assert_eq!(std::fs::read_to_string(&outs[1]).unwrap(), "../../../../../../../pkg/f.txt");
 }
+
+#[test]
+fn dependencies_must_be_visible_like_in_buck2() {
+    let rules =
+        format!("{RULES_HEADER}r = rule(impl = _ok, attrs = {{\"deps\": attrs.list(attrs.dep(), default = [])}})\n");
+    let (_d, p) = small(&[
+        ("r.bzl", &rules),
+        (
+            "lib/BUCK",
+            "load(\"//:r.bzl\", \"r\")\n\
+             r(name = \"private\")\n\
+             r(name = \"public\", visibility = [\"PUBLIC\"])\n\
+             r(name = \"for_app\", visibility = [\"//app:\"])\n\
+             r(name = \"for_tree\", visibility = [\"//app/...\"])\n\
+             r(name = \"sibling\", deps = [\":private\"])\n",
+        ),
+        (
+            "app/BUCK",
+            "load(\"//:r.bzl\", \"r\")\n\
+             r(name = \"ok\", deps = [\"//lib:public\", \"//lib:for_app\", \"//lib:for_tree\"])\n\
+             r(name = \"bad\", deps = [\"//lib:private\"])\n",
+        ),
+        ("app/sub/BUCK", "load(\"//:r.bzl\", \"r\")\nr(name = \"sub\", deps = [\"//lib:for_tree\"])\nr(name = \"bad\", deps = [\"//lib:for_app\"])\n"),
+    ]);
+    p.analyze("//app:ok").unwrap();
+    p.analyze("//app/sub:sub").unwrap();
+    p.analyze("//lib:sibling").unwrap();
+    let err = err_text(p.analyze("//app:bad"));
+    assert!(err.contains("`root//lib:private` is not visible to `root//app:bad`"), "{err}");
+    let err = err_text(p.analyze("//app/sub:bad"));
+    assert!(err.contains("`root//lib:for_app` is not visible to `root//app/sub:bad`"), "{err}");
+}

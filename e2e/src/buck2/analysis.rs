@@ -25,7 +25,7 @@ use super::builtin_providers::builtin_id;
 use super::cmd_args::{CmdArgs, CmdArgsData, CmdArgsOptions, ResolvedStringWithMacros};
 use super::coerce::{collect_deps, ArgPart, CoercedAttr, Edge};
 use super::configuration::Configuration;
-use super::configure::rule_of;
+use super::configure::{is_visible_to, rule_of};
 use super::error::{sl_bail, sl_err, Buck2Error, Result};
 use super::labels::{ProvidersLabel, StarlarkLabel, StarlarkTargetLabel, TargetLabel};
 use super::project::Project;
@@ -371,6 +371,13 @@ impl Project {
             }
             let (dep_label, kind, partner) = &edge;
             let dep_node = self.target_node(&dep_label.target)?;
+            // Buck2 checks every dependency edge, toolchain and exec deps included.
+            if !is_visible_to(&dep_node, label, self) {
+                return Err(fail(format!(
+                    "`{0}` is not visible to `{label}` (run `buck2 uquery --output-attribute visibility {0}` to check the visibility)",
+                    dep_label.target
+                )));
+            }
             let is_toolchain_edge = *kind == DepKind::Toolchain;
             if dep_node.spec.is_toolchain_rule && !is_toolchain_edge {
                 return Err(fail(format!(

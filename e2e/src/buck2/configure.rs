@@ -351,11 +351,31 @@ pub(crate) fn rule_of(node: &TargetNode) -> &FrozenRule {
     node.rule.downcast_ref::<FrozenRule>().expect("target node holds a Rule")
 }
 
+/// Buck2's visibility rule for a dependency edge: a target is visible to the targets of its own
+/// package, and to those its `visibility` matches: `PUBLIC`, or target patterns (`//pkg:name`,
+/// `//pkg:`, `//pkg/...`, with or without a cell) read relative to the target's own cell. No
+/// visibility (and no PACKAGE file, which the model does not read) means private.
+pub(crate) fn is_visible_to(dep: &TargetNode, from: &TargetLabel, project: &Project) -> bool {
+    if dep.label.cell == from.cell && dep.label.package == from.package {
+        return true;
+    }
+    let Some(CoercedAttr::List(patterns)) = dep.attr("visibility") else { return false };
+    patterns.iter().any(|pattern| match pattern {
+        CoercedAttr::String(p) if p == "PUBLIC" => true,
+        CoercedAttr::String(p) => pattern_matches_in(p, from, &dep.label.cell, project),
+        _ => false,
+    })
+}
+
 /// `target:<pattern>` of `target_platform_detector_spec`: `cell//...`, `cell//pkg/...`, `cell//pkg:name`.
 fn pattern_matches(pattern: &str, label: &TargetLabel, project: &Project) -> bool {
+    pattern_matches_in(pattern, label, &project.root_cell, project)
+}
+
+/// A target pattern matched against a label; a pattern without a cell is in `default_cell`.
+fn pattern_matches_in(pattern: &str, label: &TargetLabel, default_cell: &str, project: &Project) -> bool {
     let Some((cell, rest)) = pattern.split_once("//") else { return false };
-    let cell =
-        if cell.is_empty() { project.root_cell.clone() } else { project.cells.resolve(cell).unwrap_or_default() };
+    let cell = if cell.is_empty() { default_cell.to_owned() } else { project.cells.resolve(cell).unwrap_or_default() };
     if cell != label.cell {
         return false;
     }
