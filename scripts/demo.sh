@@ -24,6 +24,8 @@ REGISTRY_PID=
 bazel() { scripts/bazel7 --workspace "$ROOT/examples" --bind "$ROOT/bazel" -- "$@"; }
 cleanup() {
     bazel shutdown >/dev/null 2>&1 || true
+    # The chroot's /proc, /dev and bind mounts are set up on demand; leave none behind.
+    scripts/bazel7 --unmount-all >/dev/null 2>&1 || true
     [ -z "$REGISTRY_PID" ] || kill "$REGISTRY_PID" 2>/dev/null || true
     rm -rf "$SCRATCH"
 }
