@@ -26,7 +26,7 @@ const BUFFERED_MAX: u64 = 1 << 20;
 pub enum Verdict<'p> {
     /// Write the file from its host path.
     Write,
-    /// Write the file from these bytes, already read to hash them.
+    /// Write the file from [`Deduplicator::buffer`], where it was read to be hashed.
     WriteBuffered,
     /// Write a hardlink to this earlier entry instead.
     Link(&'p str),
