@@ -44,4 +44,14 @@ fn settings_flags_change_auto_attributes_and_bad_values_fail_naming_the_flag() {
         "{}",
         bad.stderr
     );
+
+    // An allowed value rules_img does not implement yet fails at analysis instead of quietly
+    // meaning `eager`.
+    let lazy = ws.bazel(&["build", "--@rules_img//img/settings:load_strategy=lazy", "//deploy:load"]).unwrap();
+    assert!(!lazy.status.success());
+    assert!(
+        lazy.stderr.contains("strategy = \"auto\" takes the load_strategy setting, which is \"lazy\""),
+        "{}",
+        lazy.stderr
+    );
 }

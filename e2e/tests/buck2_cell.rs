@@ -86,3 +86,17 @@ fn a_setting_outside_its_values_fails_naming_the_key() {
     let error = project.targets("root//").unwrap_err().to_string();
     assert!(error.contains("[rules_img] compress = brotli in .buckconfig is not allowed"), "{error}");
 }
+
+#[test]
+fn a_strategy_setting_rules_img_does_not_implement_fails_at_analysis_naming_it() {
+    // `strategy = "auto"` means the setting: lazy pushes and loads are not there yet, and must not
+    // quietly become eager ones.
+    let (_dir, project) = project("[rules_img]\n  push_strategy = lazy\n  load_strategy = lazy\n");
+    let push = project.analyze("root//:image_push_rule").unwrap_err().to_string();
+    assert!(push.contains("strategy = \"auto\" takes the push_strategy setting, which is \"lazy\""), "{push}");
+    let load = project.analyze("root//:image_load_rule").unwrap_err().to_string();
+    assert!(load.contains("strategy = \"auto\" takes the load_strategy setting, which is \"lazy\""), "{load}");
+    // multi_deploy's own operations are the first to refuse.
+    let deploy = project.analyze("root//:multi_deploy_rule").unwrap_err().to_string();
+    assert!(deploy.contains("takes the push_strategy setting, which is \"lazy\""), "{deploy}");
+}

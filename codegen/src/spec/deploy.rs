@@ -150,7 +150,7 @@ pub fn image_push() -> Rule {
         file: LoadFile::Push,
         kind: RuleKind::Executable,
         attrs,
-        settings: vec![],
+        settings: vec!["push_strategy"],
         provides: vec!["DeployInfo"],
         output_groups: vec![("deploy_manifest", "the deploy request")],
         body: Body::Impl(push_impl()),
@@ -181,7 +181,7 @@ pub fn image_load() -> Rule {
         file: LoadFile::Load,
         kind: RuleKind::Executable,
         attrs,
-        settings: vec!["load_daemon"],
+        settings: vec!["load_daemon", "load_strategy"],
         provides: vec!["DeployInfo"],
         output_groups: vec![("deploy_manifest", "the load request")],
         body: Body::Impl(load_impl()),
@@ -230,7 +230,7 @@ pub fn multi_deploy() -> Rule {
             ),
             e("tool_cfg", &["host", "target"], "host", "Configuration of the deployer executable platform."),
         ],
-        settings: vec![],
+        settings: vec!["push_strategy", "load_strategy"],
         provides: vec![],
         output_groups: vec![("deploy_manifest", "the merged deploy request")],
         body: Body::Impl(multi_deploy_impl()),
@@ -316,6 +316,21 @@ fn supported(attr: &'static str, values: &[&'static str]) -> Step {
     ))
 }
 
+/// `require_supported_auto(attr, value, setting, setting value, supported)`: the same for an attribute
+/// whose `"auto"` means a global setting, so that the setting cannot ask for what is not there either.
+fn supported_auto(attr: &'static str, setting: &'static str, values: &[&'static str]) -> Step {
+    Step::Do(E::call(
+        "require_supported_auto",
+        vec![
+            E::Str(attr),
+            E::Attr(attr),
+            E::Str(setting),
+            E::Setting(setting),
+            E::List(values.iter().map(|v| E::Str(v)).collect()),
+        ],
+    ))
+}
+
 /// `require_unset(attr, value)`: an attribute rules_img accepts but does not implement yet.
 fn unset(attr: &'static str) -> Step {
     Step::Do(E::call("require_unset", vec![E::Str(attr), E::Attr(attr)]))
@@ -324,7 +339,7 @@ fn unset(attr: &'static str) -> Step {
 fn push_impl() -> Impl {
     Impl {
         steps: vec![
-            supported("strategy", &["auto", "eager"]),
+            supported_auto("strategy", "push_strategy", &["eager"]),
             supported("push_at_build_time", &["auto", "disabled"]),
             supported("sign", &["auto", "disabled"]),
             supported("deduplicated_push", &["auto", "disabled"]),
@@ -380,7 +395,7 @@ fn push_impl() -> Impl {
 fn load_impl() -> Impl {
     Impl {
         steps: vec![
-            supported("strategy", &["auto", "eager"]),
+            supported_auto("strategy", "load_strategy", &["eager"]),
             supported("daemon", &["auto", "docker", "containerd", "podman", "generic"]),
             unset("tag_file"),
             unset("build_settings"),
@@ -434,8 +449,8 @@ fn load_impl() -> Impl {
 fn multi_deploy_impl() -> Impl {
     Impl {
         steps: vec![
-            supported("push_strategy", &["auto", "eager"]),
-            supported("load_strategy", &["auto", "eager"]),
+            supported_auto("push_strategy", "push_strategy", &["eager"]),
+            supported_auto("load_strategy", "load_strategy", &["eager"]),
             Step::Let("launcher", E::call("multi_deploy_launcher", vec![E::Ctx])),
         ],
         returns: vec![Ret::Runnable(E::Var("launcher"))],

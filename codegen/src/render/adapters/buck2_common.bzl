@@ -30,6 +30,17 @@ def require_supported(attr_name: str, value: str, supported: list[str]):
             ", ".join(supported),
         ))
 
+def require_supported_auto(attr_name: str, value: str, setting_name: str, setting: str, supported: list[str]):
+    """Like `require_supported`, for an attribute whose "auto" means a global setting's value."""
+    require_supported(attr_name, value, ["auto"] + supported)
+    if value == "auto" and setting not in supported:
+        fail("{} = \"auto\" takes the {} setting, which is {}: not supported by this rules_img (supported: {}).".format(
+            attr_name,
+            setting_name,
+            repr(setting),
+            ", ".join(supported),
+        ))
+
 def require_unset(attr_name: str, value: typing.Any):
     """Fails when an attribute rules_img accepts for compatibility, but does not implement yet, is set."""
     if value:
