@@ -63,7 +63,7 @@ EOF
   local files="" sep=""
   for l in "$@"; do files+="$sep{\"metadata\":\"$l.meta.json\",\"blob\":\"$l.blob\",\"sources\":[]}"; sep=","; done
   echo "{\"daemon\":\"containerd\",\"names\":[\"bench.local/app:dev\"],\"root\":\"$name.m.json\",\"root_kind\":\"manifest\",\
-\"manifests\":[{\"manifest\":\"$name.m.json\",\"config\":\"$name.c.json\",\"layers\":[$files]}]}" >"$name.load.json"
+\"manifests\":[{\"manifest\":\"$name.m.json\",\"config\":\"$name.c.json\",\"layers\":[$files]}],\"insecure\":false}" >"$name.load.json"
   local save="" sep=""
   for l in "$@"; do save+="$sep{\"metadata\":\"$DATA/$l.meta.json\",\"blob\":\"$DATA/$l.blob\"}"; sep=","; done
   echo "{\"image\":{\"manifest\":\"$DATA/$name.m.json\",\"config\":\"$DATA/$name.c.json\",\"layers\":[$save]},\

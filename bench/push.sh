@@ -88,7 +88,7 @@ with open(os.path.join(layout, "index.json"), "w") as f:
     json.dump({"schemaVersion": 2, "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json",
         "digest": manifest_digest, "size": len(manifest), "annotations": {"org.opencontainers.image.ref.name": "bench"}}]}, f)
 request = {"registry": "PLACEHOLDER", "repository": "bench/img", "tags": ["bench"],
-    "root": f"layout/blobs/sha256/{manifest_digest[7:]}", "root_kind": "manifest",
+    "root": f"layout/blobs/sha256/{manifest_digest[7:]}", "root_kind": "manifest", "insecure": False,
     "manifests": [{"manifest": f"layout/blobs/sha256/{manifest_digest[7:]}",
                    "config": f"layout/blobs/sha256/{config_digest[7:]}", "layers": request_layers}]}
 with open(os.path.join(image, "push.json"), "w") as f:

@@ -30,6 +30,9 @@ def _image_load_impl(ctx):
             "root": image.root,
             "root_kind": image.root_kind,
             "manifests": image.manifests,
+            "credential_helper": setting_value(ctx.attr._credential_helper) or None,
+            "docker_config_path": setting_value(ctx.attr._docker_config_path) or None,
+            "insecure": setting_value(ctx.attr._insecure) == "enabled",
         },
     )
     launcher = deploy_launcher(ctx, "load", request, image.files)
@@ -94,6 +97,9 @@ image_load = rule(
         "tracks_content": attr.bool(doc = "When True, the template expansion action depends on the image digest."),
         "_load_daemon": attr.label(default = Label("//img/settings:load_daemon")),
         "_load_strategy": attr.label(default = Label("//img/settings:load_strategy")),
+        "_credential_helper": attr.label(default = Label("//img/settings:credential_helper")),
+        "_docker_config_path": attr.label(default = Label("//img/settings:docker_config_path")),
+        "_insecure": attr.label(default = Label("//img/settings:insecure")),
     },
     executable = True,
     toolchains = [TOOLCHAIN_TYPE],

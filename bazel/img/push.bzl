@@ -34,6 +34,9 @@ def _image_push_impl(ctx):
             "root": image.root,
             "root_kind": image.root_kind,
             "manifests": image.manifests,
+            "credential_helper": setting_value(ctx.attr._credential_helper) or None,
+            "docker_config_path": setting_value(ctx.attr._docker_config_path) or None,
+            "insecure": setting_value(ctx.attr._insecure) == "enabled",
         },
     )
     launcher = deploy_launcher(ctx, "push", request, image.files)
@@ -153,6 +156,9 @@ image_push = rule(
         ),
         "tracks_content": attr.bool(doc = "When True, the template expansion action depends on the image digest."),
         "_push_strategy": attr.label(default = Label("//img/settings:push_strategy")),
+        "_credential_helper": attr.label(default = Label("//img/settings:credential_helper")),
+        "_docker_config_path": attr.label(default = Label("//img/settings:docker_config_path")),
+        "_insecure": attr.label(default = Label("//img/settings:insecure")),
     },
     executable = True,
     toolchains = [TOOLCHAIN_TYPE],

@@ -38,6 +38,9 @@ def _image_push_impl(ctx: AnalysisContext) -> list[Provider]:
             "root": image.root,
             "root_kind": image.root_kind,
             "manifests": image.manifests,
+            "credential_helper": ctx.attrs._credential_helper or None,
+            "docker_config_path": ctx.attrs._docker_config_path or None,
+            "insecure": ctx.attrs._insecure == "enabled",
         },
     )
     launcher = deploy_launcher(ctx, "push", request, image.files)
@@ -182,6 +185,9 @@ image_push = rule(
             doc = "When True, the template expansion action depends on the image digest.",
         ),
         "_push_strategy": attrs.default_only(attrs.string(default = SETTINGS.push_strategy)),
+        "_credential_helper": attrs.default_only(attrs.string(default = SETTINGS.credential_helper)),
+        "_docker_config_path": attrs.default_only(attrs.string(default = SETTINGS.docker_config_path)),
+        "_insecure": attrs.default_only(attrs.string(default = SETTINGS.insecure)),
         "_img_toolchain": attrs.default_only(
             attrs.toolchain_dep(default = "toolchains//:img", providers = [ImageToolchainInfo]),
         ),

@@ -231,6 +231,65 @@ fn every_credential_source_authenticates_against_htpasswd() {
     assert_eq!(serde_json::from_str::<serde_json::Value>(&asked).unwrap()["uri"], format!("http://{addr}/"));
 }
 
+/// Sets fields of a written request (what the build settings put there on Bazel and Buck2).
+fn set_request_fields(request: &Path, fields: serde_json::Value) {
+    let mut document: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(request).unwrap()).unwrap();
+    for (key, value) in fields.as_object().unwrap() {
+        document[key] = value.clone();
+    }
+    std::fs::write(request, serde_json::to_vec(&document).unwrap()).unwrap();
+}
+
+#[test]
+#[ignore = "needs docker-registry/skopeo/crane (scripts/install-test-deps.sh)"]
+fn the_credential_settings_in_the_request_authenticate_and_run_time_flags_win() {
+    let scratch = tempfile::tempdir().unwrap();
+    let registry = DockerRegistry::start_with(&scratch.path().join("registry"), Some((USER, PASSWORD)));
+    let addr = registry.addr.as_str();
+    let good = format!(r#"{{"auths":{{"{addr}":{{"auth":"{}"}}}}}}"#, basic_auth());
+    let bad = format!(
+        r#"{{"auths":{{"{addr}":{{"auth":"{}"}}}}}}"#,
+        base64::engine::general_purpose::STANDARD.encode("ci-bot:wrong")
+    );
+    let push_requesting = |name: &str, fields: serde_json::Value, args: &[&str]| {
+        let home = scratch.path().join(name);
+        let request = write_push_request(
+            &home.join("req"),
+            &small_image(name.len() as u64),
+            addr,
+            &format!("settings/{name}"),
+            &["v1"],
+            |_, _| LayerBlob::Local,
+        );
+        set_request_fields(&request, fields);
+        push(&home, &request, args, &[])
+    };
+
+    // The `credential_helper` setting: a Docker-protocol helper named by the request only.
+    let helper = docker_helper(&scratch.path().join("helper-bin"), "setting", addr);
+    let output = push_requesting("helper", serde_json::json!({"credential_helper": helper}), &[]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(Summary::of(&output).uploaded, 2);
+    // The `docker_config_path` setting.
+    write(&scratch.path().join("settings/config.json"), &good);
+    let config = scratch.path().join("settings/config.json");
+    let output = push_requesting("config", serde_json::json!({"docker_config_path": config}), &[]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_no_secret(&stderr(&output));
+    // A run-time flag wins over the setting: the request's config holds a wrong password.
+    write(&scratch.path().join("settings/wrong.json"), &bad);
+    let wrong = scratch.path().join("settings/wrong.json");
+    let output = push_requesting("wrong", serde_json::json!({"docker_config_path": wrong}), &[]);
+    assert!(!output.status.success(), "the wrong password in the setting's config is used");
+    let config_flag = config.display().to_string();
+    let output = push_requesting(
+        "flag-wins",
+        serde_json::json!({"docker_config_path": wrong}),
+        &["--docker-config-path", &config_flag],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+}
+
 #[test]
 #[ignore = "needs docker-registry/skopeo/crane (scripts/install-test-deps.sh)"]
 fn missing_or_wrong_credentials_say_where_they_were_looked_for_without_secrets() {

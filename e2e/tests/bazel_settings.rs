@@ -45,6 +45,20 @@ fn settings_flags_change_auto_attributes_and_bad_values_fail_naming_the_flag() {
         bad.stderr
     );
 
+    // The registry settings travel in the push request, where `img push` reads them.
+    let flags = [
+        "--output_groups=deploy_manifest",
+        "--@rules_img//img/settings:credential_helper=/opt/bin/helper",
+        "--@rules_img//img/settings:insecure=enabled",
+    ];
+    ws.build(&[&flags[..], &["//deploy:push"]].concat()).unwrap();
+    let outputs = ws.output_files_with("//deploy:push", &flags).unwrap();
+    let request = outputs.iter().find(|p| p.to_string_lossy().ends_with(".push.json")).expect("the push request");
+    let request: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(request).unwrap()).unwrap();
+    assert_eq!(request["credential_helper"], "/opt/bin/helper", "{request}");
+    assert_eq!(request["docker_config_path"], serde_json::Value::Null, "{request}");
+    assert_eq!(request["insecure"], true, "{request}");
+
     // An allowed value rules_img does not implement yet fails at analysis instead of quietly
     // meaning `eager`.
     let lazy = ws.bazel(&["build", "--@rules_img//img/settings:load_strategy=lazy", "//deploy:load"]).unwrap();

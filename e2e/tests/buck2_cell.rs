@@ -100,3 +100,16 @@ fn a_strategy_setting_rules_img_does_not_implement_fails_at_analysis_naming_it()
     let deploy = project.analyze("root//:multi_deploy_rule").unwrap_err().to_string();
     assert!(deploy.contains("takes the push_strategy setting, which is \"lazy\""), "{deploy}");
 }
+
+#[test]
+fn the_registry_settings_travel_in_the_push_and_load_requests() {
+    let (_dir, project) = project("[rules_img]\n  docker_config_path = /etc/img/auth.json\n  insecure = enabled\n");
+    for (target, suffix) in [("root//:image_push_rule", ".push.json"), ("root//:image_load_rule", ".load.json")] {
+        let outputs = project.build_sub_target(&format!("{target}[deploy_manifest]")).unwrap();
+        let request = outputs.iter().find(|p| p.to_string_lossy().ends_with(suffix)).expect("the request");
+        let request: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(request).unwrap()).unwrap();
+        assert_eq!(request["docker_config_path"], "/etc/img/auth.json", "{target}: {request}");
+        assert_eq!(request["credential_helper"], serde_json::Value::Null, "{target}: {request}");
+        assert_eq!(request["insecure"], true, "{target}: {request}");
+    }
+}

@@ -84,6 +84,14 @@ pub struct PushRequest {
     pub root_kind: RootKind,
     /// The root manifest, or the index's children in order.
     pub manifests: Vec<DeployManifest>,
+    /// Credential helper for registries (a path or a name on PATH), from the `credential_helper`
+    /// setting.
+    pub credential_helper: Option<String>,
+    /// Docker-style auth config to read credentials from first, from the `docker_config_path`
+    /// setting.
+    pub docker_config_path: Option<String>,
+    /// Plain HTTP to registries that are not on the loopback interface (the `insecure` setting).
+    pub insecure: bool,
 }
 
 /// What `img load` loads, written at build time by `image_load`. Paths are relative to the
@@ -101,6 +109,14 @@ pub struct LoadRequest {
     pub root_kind: RootKind,
     /// The root manifest, or the index's children in order.
     pub manifests: Vec<DeployManifest>,
+    /// Credential helper for registries (a path or a name on PATH), from the `credential_helper`
+    /// setting.
+    pub credential_helper: Option<String>,
+    /// Docker-style auth config to read credentials from first, from the `docker_config_path`
+    /// setting.
+    pub docker_config_path: Option<String>,
+    /// Plain HTTP to registries that are not on the loopback interface (the `insecure` setting).
+    pub insecure: bool,
 }
 
 /// A single-platform image `img pull` fetched (manifest and config; never layer blobs).

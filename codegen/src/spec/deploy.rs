@@ -150,7 +150,7 @@ pub fn image_push() -> Rule {
         file: LoadFile::Push,
         kind: RuleKind::Executable,
         attrs,
-        settings: vec!["push_strategy"],
+        settings: vec!["push_strategy", "credential_helper", "docker_config_path", "insecure"],
         provides: vec!["DeployInfo"],
         output_groups: vec![("deploy_manifest", "the deploy request")],
         body: Body::Impl(push_impl()),
@@ -181,7 +181,7 @@ pub fn image_load() -> Rule {
         file: LoadFile::Load,
         kind: RuleKind::Executable,
         attrs,
-        settings: vec!["load_daemon", "load_strategy"],
+        settings: vec!["load_daemon", "load_strategy", "credential_helper", "docker_config_path", "insecure"],
         provides: vec!["DeployInfo"],
         output_groups: vec![("deploy_manifest", "the load request")],
         body: Body::Impl(load_impl()),
@@ -331,6 +331,15 @@ fn supported_auto(attr: &'static str, setting: &'static str, values: &[&'static 
     ))
 }
 
+/// The request fields of [`super::deploy_types::registry_access_fields`], from the settings.
+fn registry_access() -> Vec<(&'static str, E)> {
+    vec![
+        ("credential_helper", E::none_if_empty(E::Setting("credential_helper"))),
+        ("docker_config_path", E::none_if_empty(E::Setting("docker_config_path"))),
+        ("insecure", E::eq(E::Setting("insecure"), E::Str("enabled"))),
+    ]
+}
+
 /// `require_unset(attr, value)`: an attribute rules_img accepts but does not implement yet.
 fn unset(attr: &'static str) -> Step {
     Step::Do(E::call("require_unset", vec![E::Str(attr), E::Attr(attr)]))
@@ -366,7 +375,10 @@ fn push_impl() -> Impl {
                     ("root", E::field(E::Var("image"), "root")),
                     ("root_kind", E::field(E::Var("image"), "root_kind")),
                     ("manifests", E::field(E::Var("image"), "manifests")),
-                ],
+                ]
+                .into_iter()
+                .chain(registry_access())
+                .collect(),
             },
             Step::Let(
                 "launcher",
@@ -420,7 +432,10 @@ fn load_impl() -> Impl {
                     ("root", E::field(E::Var("image"), "root")),
                     ("root_kind", E::field(E::Var("image"), "root_kind")),
                     ("manifests", E::field(E::Var("image"), "manifests")),
-                ],
+                ]
+                .into_iter()
+                .chain(registry_access())
+                .collect(),
             },
             Step::Let(
                 "launcher",

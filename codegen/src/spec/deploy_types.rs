@@ -73,7 +73,10 @@ pub fn structs() -> Vec<StructDef> {
                     F::List("DeployManifest"),
                     "The root manifest, or the index's children in order.",
                 ),
-            ],
+            ]
+            .into_iter()
+            .chain(registry_access_fields())
+            .collect(),
         },
         StructDef {
             name: "LoadRequest",
@@ -96,7 +99,10 @@ pub fn structs() -> Vec<StructDef> {
                     F::List("DeployManifest"),
                     "The root manifest, or the index's children in order.",
                 ),
-            ],
+            ]
+            .into_iter()
+            .chain(registry_access_fields())
+            .collect(),
         },
         StructDef {
             name: "PulledManifest",
@@ -139,5 +145,27 @@ pub fn structs() -> Vec<StructDef> {
                 ),
             ],
         },
+    ]
+}
+
+/// How `img push` and `img load` reach registries, from the build settings (`credential_helper`,
+/// `docker_config_path`, `insecure`). Run-time flags and environment variables take precedence.
+pub fn registry_access_fields() -> Vec<Field> {
+    vec![
+        Field::new(
+            "credential_helper",
+            F::OptStr,
+            "Credential helper for registries (a path or a name on PATH), from the `credential_helper` setting.",
+        ),
+        Field::new(
+            "docker_config_path",
+            F::OptStr,
+            "Docker-style auth config to read credentials from first, from the `docker_config_path` setting.",
+        ),
+        Field::new(
+            "insecure",
+            F::Bool,
+            "Plain HTTP to registries that are not on the loopback interface (the `insecure` setting).",
+        ),
     ]
 }

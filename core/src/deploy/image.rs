@@ -16,6 +16,7 @@ use img_contract::layer::LayerMetadata;
 use oci_spec::image::{Descriptor, ImageIndex, ImageManifest, Platform};
 
 use crate::digest::Sha256Digest;
+use crate::registry::client::BuildSettings;
 use crate::registry::media::{self, OCI_INDEX, OCI_MANIFEST};
 
 /// A request that names an image: what push and load requests have in common.
@@ -25,9 +26,11 @@ pub trait ImageRequest {
     fn root(&self) -> &str;
     fn root_kind(&self) -> RootKind;
     fn manifests(&self) -> &[DeployManifest];
+    /// How the build said to reach registries.
+    fn build_settings(&self) -> BuildSettings;
 }
 
-/// Push and load requests name their image with the same three fields.
+/// Push and load requests name their image, and say how to reach registries, with the same fields.
 macro_rules! image_request {
     ($request:ty, $action:literal) => {
         impl ImageRequest for $request {
@@ -40,6 +43,13 @@ macro_rules! image_request {
             }
             fn manifests(&self) -> &[DeployManifest] {
                 &self.manifests
+            }
+            fn build_settings(&self) -> BuildSettings {
+                BuildSettings {
+                    credential_helper: self.credential_helper.clone(),
+                    docker_config_path: self.docker_config_path.clone(),
+                    insecure: self.insecure,
+                }
             }
         }
     };
@@ -390,6 +400,7 @@ mod tests {
                 "root": root,
                 "root_kind": root_kind,
                 "manifests": [{"manifest": "manifest.json", "config": "config.json", "layers": [self.layer]}],
+                "insecure": false,
             });
             for (key, value) in extra.as_object().unwrap() {
                 request[key] = value.clone();

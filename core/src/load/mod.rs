@@ -32,6 +32,7 @@ use self::docker::DockerHost;
 use self::platform::PlatformChoice;
 use self::socket::{containerd_candidates, find, Dial, Search};
 use self::source::Sources;
+use crate::deploy::image::ImageRequest;
 use crate::oci::docker_save::with_default_tag;
 use crate::registry::client::ClientOptions;
 use crate::registry::progress::human_bytes;
@@ -100,7 +101,7 @@ pub async fn load(options: &LoadOptions) -> Result<Summary, LoadError> {
         Some(_) => options.platform.select(&plan.platforms())?,
         None => vec![0],
     };
-    let sources = Sources::new(options.client.clone());
+    let sources = Sources::new(options.client.with_build_settings(&request.build_settings()));
     let daemon = options.daemon.unwrap_or(request.daemon);
     let target = containerd::Target { plan: &plan, chosen: &chosen, names: &names, unpack: options.unpack.as_deref() };
     match daemon {

@@ -2,6 +2,7 @@
 //! upload and manifest primitives. Every primitive is one attempt; callers wrap whole logical
 //! operations (an upload is POST + PUT) in [`RetryPolicy::run`], so retries never nest.
 
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
@@ -45,6 +46,31 @@ impl ClientOptions {
             log: Log::default(),
         })
     }
+
+    /// Adds what the build settings, written into a push or load request, ask for. Choices made
+    /// at run time (flags, environment) win: the settings only fill what those left open, and
+    /// `insecure` from either side allows plain HTTP.
+    pub fn with_build_settings(&self, settings: &BuildSettings) -> Self {
+        let mut options = self.clone();
+        options.insecure |= settings.insecure;
+        let credentials = &mut options.credentials;
+        if credentials.credential_helper.is_none() {
+            credentials.credential_helper = settings.credential_helper.as_ref().map(PathBuf::from);
+        }
+        if credentials.docker_config_path.is_none() {
+            credentials.docker_config_path = settings.docker_config_path.as_ref().map(PathBuf::from);
+        }
+        options
+    }
+}
+
+/// The `credential_helper`, `docker_config_path` and `insecure` settings of the build that wrote
+/// a push or load request.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BuildSettings {
+    pub credential_helper: Option<String>,
+    pub docker_config_path: Option<String>,
+    pub insecure: bool,
 }
 
 /// What a command does with a registry: only read, or also write.
@@ -473,4 +499,32 @@ pub async fn read_limited(what: &str, mut response: Response, limit: u64) -> Res
 pub fn content_type(response: &Response) -> Option<String> {
     let value = response.headers().get(CONTENT_TYPE)?.to_str().ok()?;
     Some(value.split(';').next().unwrap_or(value).trim().to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn build_settings_fill_only_what_run_time_choices_left_open() {
+        let settings = BuildSettings {
+            credential_helper: Some("/opt/setting-helper".into()),
+            docker_config_path: Some("/opt/setting-config.json".into()),
+            insecure: true,
+        };
+        let open = ClientOptions::default().with_build_settings(&settings);
+        assert_eq!(open.credentials.credential_helper, Some(PathBuf::from("/opt/setting-helper")));
+        assert_eq!(open.credentials.docker_config_path, Some(PathBuf::from("/opt/setting-config.json")));
+        assert!(open.insecure);
+
+        let mut chosen = ClientOptions::default();
+        chosen.credentials.credential_helper = Some("/run/flag-helper".into());
+        chosen.credentials.docker_config_path = Some("/run/flag-config.json".into());
+        let chosen = chosen.with_build_settings(&settings);
+        assert_eq!(chosen.credentials.credential_helper, Some(PathBuf::from("/run/flag-helper")));
+        assert_eq!(chosen.credentials.docker_config_path, Some(PathBuf::from("/run/flag-config.json")));
+
+        let plain = ClientOptions::default().with_build_settings(&BuildSettings::default());
+        assert!(!plain.insecure && plain.credentials.credential_helper.is_none());
+    }
 }

@@ -91,7 +91,10 @@ pub async fn lookup(host: &str, base_url: &str, options: &CredentialOptions) -> 
     let mut lookup = Lookup::default();
     let key = canonical_host(host);
     if let Some(helper) = &options.credential_helper {
-        let origin = format!("credential helper {} (--credential-helper / IMG_CREDENTIAL_HELPER)", helper.display());
+        let origin = format!(
+            "credential helper {} (--credential-helper / IMG_CREDENTIAL_HELPER / credential_helper setting)",
+            helper.display()
+        );
         let is_docker_helper =
             helper.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("docker-credential-"));
         let result = if is_docker_helper {
@@ -108,7 +111,9 @@ pub async fn lookup(host: &str, base_url: &str, options: &CredentialOptions) -> 
             return lookup;
         }
     } else {
-        lookup.looked.push("--credential-helper / IMG_CREDENTIAL_HELPER: not given".to_owned());
+        lookup
+            .looked
+            .push("--credential-helper / IMG_CREDENTIAL_HELPER / credential_helper setting: not given".to_owned());
     }
     for (label, path) in config_files(options) {
         let Some(path) = path else {
@@ -167,7 +172,7 @@ fn config_files(options: &CredentialOptions) -> Vec<(&'static str, Option<PathBu
     let mut files = Vec::new();
     if let Some(path) = &options.docker_config_path {
         let file = if path.is_dir() { path.join("config.json") } else { path.clone() };
-        files.push(("--docker-config-path", Some(file)));
+        files.push(("--docker-config-path / docker_config_path setting", Some(file)));
     }
     files.push(("$REGISTRY_AUTH_FILE", env_path("REGISTRY_AUTH_FILE")));
     match env_path("DOCKER_CONFIG") {

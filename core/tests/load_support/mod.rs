@@ -127,6 +127,7 @@ impl Images {
             "names": names,
             "root": manifest.manifest,
             "root_kind": "manifest",
+            "insecure": false,
             "manifests": [deploy_manifest(manifest)],
         });
         self.workspace.file(&format!("{name}.load.json"), serde_json::to_vec_pretty(&request).unwrap())
@@ -146,6 +147,7 @@ impl Images {
             "names": names,
             "root": index,
             "root_kind": "index",
+            "insecure": false,
             "manifests": children.iter().map(|m| deploy_manifest(m)).collect::<Vec<_>>(),
         });
         self.workspace.file(&format!("{name}.load.json"), serde_json::to_vec_pretty(&request).unwrap())
@@ -241,6 +243,7 @@ pub fn push(images: &Images, registry: &str, manifest: &Manifest, repository: &s
         "tags": ["base"],
         "root": manifest.manifest,
         "root_kind": "manifest",
+        "insecure": false,
         "manifests": [deploy_manifest(manifest)],
     });
     let path = images
@@ -290,6 +293,7 @@ impl Images {
             "names": names,
             "root": manifest.manifest,
             "root_kind": "manifest",
+            "insecure": false,
             "manifests": [deploy_manifest_with_remote(manifest, remote, source.0, source.1)],
         });
         self.workspace.file(&format!("{name}.load.json"), serde_json::to_vec_pretty(&request).unwrap())

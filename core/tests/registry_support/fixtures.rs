@@ -240,7 +240,7 @@ pub fn write_push_request(
     }
     let request = json!({
         "registry": registry, "repository": repository, "tags": tags,
-        "root": "root.json", "root_kind": root.kind(), "manifests": manifests,
+        "root": "root.json", "root_kind": root.kind(), "manifests": manifests, "insecure": false,
     });
     let path = dir.join("push.json");
     std::fs::write(&path, serde_json::to_vec_pretty(&request).unwrap()).unwrap();

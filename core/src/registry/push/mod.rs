@@ -81,9 +81,10 @@ pub async fn push(options: &PushOptions) -> Result<PushReport, RegistryError> {
         None => options.request.parent().map(PathBuf::from).unwrap_or_default(),
     };
     let plan = plan::load(&options.request, &root_dir, &options.destination)?;
+    let client = options.client.with_build_settings(&plan.build_settings);
     let http = http_client()?;
-    let destination = Registry::new(&plan.registry, Access::Push, &options.client, http.clone())?;
-    let sources = Sources::new(options.client.clone(), http);
+    let destination = Registry::new(&plan.registry, Access::Push, &client, http.clone())?;
+    let sources = Sources::new(client, http);
     let progress = Progress::new(options.progress);
     let mut report = PushReport {
         references: vec![format!("{}/{}@{}", plan.registry, plan.repository, plan.root.digest)],

@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 
 use img_contract::deploy::{BlobSource, PushRequest};
 
-use crate::deploy::image::{self, Document};
+use crate::deploy::image::{self, Document, ImageRequest};
+use crate::registry::client::BuildSettings;
 use crate::registry::reference::{check_host, check_repository, check_tag};
 use crate::registry::RegistryError;
 
@@ -44,6 +45,8 @@ pub struct Plan {
     pub children: Vec<Document>,
     /// Configs and layers, each digest once.
     pub blobs: Vec<Blob>,
+    /// How the build said to reach registries.
+    pub build_settings: BuildSettings,
 }
 
 /// Reads `request_path`; its paths are relative to `root_dir`.
@@ -97,7 +100,8 @@ pub fn load(request_path: &Path, root_dir: &Path, destination: &Destination) -> 
         Some(index) => (index, documents.collect()),
         None => (documents.next().expect("a manifest root has one manifest"), Vec::new()),
     };
-    Ok(Plan { registry, repository, tags: tags.into_iter().collect(), root, children, blobs })
+    let build_settings = request.build_settings();
+    Ok(Plan { registry, repository, tags: tags.into_iter().collect(), root, children, blobs, build_settings })
 }
 
 /// Adds a blob, or merges it into an earlier entry of the same digest (a local file wins; the
