@@ -331,7 +331,7 @@ fn supported_auto(attr: &'static str, setting: &'static str, values: &[&'static 
     ))
 }
 
-/// The request fields of [`super::deploy_types::registry_access_fields`], from the settings.
+/// The registry fields every deploy request ends with (see [`super::deploy_types`]), from the settings.
 fn registry_access() -> Vec<(&'static str, E)> {
     vec![
         ("credential_helper", E::none_if_empty(E::Setting("credential_helper"))),
@@ -346,8 +346,9 @@ fn unset(attr: &'static str) -> Step {
 }
 
 fn push_impl() -> Impl {
-    Impl {
-        steps: vec![
+    deploy_impl(
+        ("push", "PushRequest", ".push.json"),
+        vec![
             supported_auto("strategy", "push_strategy", &["eager"]),
             supported("push_at_build_time", &["auto", "disabled"]),
             supported("sign", &["auto", "disabled"]),
@@ -359,100 +360,77 @@ fn push_impl() -> Impl {
             unset("referrers"),
             unset("sign_setting"),
             unset("build_settings"),
-            Step::Do(E::call(
-                "require_no_templates",
-                vec![E::List(vec![E::Attr("registry"), E::Attr("repository"), E::Attr("tag")]), E::Attr("tag_list")],
-            )),
-            Step::Let("image", E::call("deploy_image", vec![E::Ctx, E::Attr("image")])),
-            Step::WriteDocument {
-                var: "request",
-                suffix: ".push.json",
-                document: "PushRequest",
-                fields: vec![
-                    ("registry", E::Attr("registry")),
-                    ("repository", E::Attr("repository")),
-                    ("tags", E::call("tags", vec![E::Attr("tag"), E::Attr("tag_list")])),
-                    ("root", E::field(E::Var("image"), "root")),
-                    ("root_kind", E::field(E::Var("image"), "root_kind")),
-                    ("manifests", E::field(E::Var("image"), "manifests")),
-                ]
-                .into_iter()
-                .chain(registry_access())
-                .collect(),
-            },
-            Step::Let(
-                "launcher",
-                E::call(
-                    "deploy_launcher",
-                    vec![E::Ctx, E::Str("push"), E::Var("request"), E::field(E::Var("image"), "files")],
-                ),
-            ),
         ],
-        returns: vec![
-            Ret::Runnable(E::Var("launcher")),
-            Ret::Group("deploy_manifest", vec!["request"]),
-            Ret::Provider(
-                "DeployInfo",
-                vec![
-                    ("command", E::Str("push")),
-                    ("image", E::field(E::Var("image"), "info")),
-                    ("deploy_manifest", E::Var("request")),
-                    ("include_layers", E::Bool(true)),
-                ],
-            ),
+        vec![
+            ("registry", E::Attr("registry")),
+            ("repository", E::Attr("repository")),
+            ("tags", E::call("tags", vec![E::Attr("tag"), E::Attr("tag_list")])),
         ],
-    }
+    )
 }
 
 fn load_impl() -> Impl {
-    Impl {
-        steps: vec![
+    deploy_impl(
+        ("load", "LoadRequest", ".load.json"),
+        vec![
             supported_auto("strategy", "load_strategy", &["eager"]),
             supported("daemon", &["auto", "docker", "containerd", "podman", "generic"]),
             unset("tag_file"),
             unset("build_settings"),
-            Step::Do(E::call(
-                "require_no_templates",
-                vec![E::List(vec![E::Attr("registry"), E::Attr("repository"), E::Attr("tag")]), E::Attr("tag_list")],
-            )),
-            Step::Let("image", E::call("deploy_image", vec![E::Ctx, E::Attr("image")])),
-            Step::WriteDocument {
-                var: "request",
-                suffix: ".load.json",
-                document: "LoadRequest",
-                fields: vec![
-                    ("daemon", E::Auto { attr: "daemon", setting: "load_daemon" }),
-                    (
-                        "names",
-                        E::call(
-                            "load_names",
-                            vec![E::Attr("registry"), E::Attr("repository"), E::Attr("tag"), E::Attr("tag_list")],
-                        ),
-                    ),
-                    ("root", E::field(E::Var("image"), "root")),
-                    ("root_kind", E::field(E::Var("image"), "root_kind")),
-                    ("manifests", E::field(E::Var("image"), "manifests")),
-                ]
-                .into_iter()
-                .chain(registry_access())
-                .collect(),
-            },
-            Step::Let(
-                "launcher",
+        ],
+        vec![
+            ("daemon", E::Auto { attr: "daemon", setting: "load_daemon" }),
+            (
+                "names",
                 E::call(
-                    "deploy_launcher",
-                    vec![E::Ctx, E::Str("load"), E::Var("request"), E::field(E::Var("image"), "files")],
+                    "load_names",
+                    vec![E::Attr("registry"), E::Attr("repository"), E::Attr("tag"), E::Attr("tag_list")],
                 ),
             ),
         ],
+    )
+}
+
+/// `image_push` and `image_load` after their own checks: no templates in the names, the image,
+/// the request (the command's own fields, then the image's and the registry settings, as
+/// [`super::deploy_types`] orders them), the launcher and the same providers.
+fn deploy_impl(
+    (command, document, suffix): (&'static str, &'static str, &'static str),
+    mut steps: Vec<Step>,
+    fields: Vec<(&'static str, E)>,
+) -> Impl {
+    let image = |field| E::field(E::Var("image"), field);
+    steps.extend([
+        Step::Do(E::call(
+            "require_no_templates",
+            vec![E::List(vec![E::Attr("registry"), E::Attr("repository"), E::Attr("tag")]), E::Attr("tag_list")],
+        )),
+        Step::Let("image", E::call("deploy_image", vec![E::Ctx, E::Attr("image")])),
+        Step::WriteDocument {
+            var: "request",
+            suffix,
+            document,
+            fields: fields
+                .into_iter()
+                .chain([("root", image("root")), ("root_kind", image("root_kind")), ("manifests", image("manifests"))])
+                .chain(registry_access())
+                .collect(),
+        },
+        Step::Let(
+            "launcher",
+            E::call("deploy_launcher", vec![E::Ctx, E::Str(command), E::Var("request"), image("files")]),
+        ),
+    ]);
+    Impl {
+        steps,
         returns: vec![
             Ret::Runnable(E::Var("launcher")),
             Ret::Group("deploy_manifest", vec!["request"]),
             Ret::Provider(
                 "DeployInfo",
                 vec![
-                    ("command", E::Str("load")),
-                    ("image", E::field(E::Var("image"), "info")),
+                    ("command", E::Str(command)),
+                    ("image", image("info")),
                     ("deploy_manifest", E::Var("request")),
                     ("include_layers", E::Bool(true)),
                 ],

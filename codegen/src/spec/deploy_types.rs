@@ -62,21 +62,14 @@ pub fn structs() -> Vec<StructDef> {
             module: "deploy",
             omit_empty: false,
             default: false,
-            fields: vec![
-                Field::new("registry", F::Str, "Destination registry host (with port), e.g. `127.0.0.1:5000`."),
-                Field::new("repository", F::Str, "Destination repository."),
-                Field::new("tags", F::StrList, "Tags to apply after the manifest is pushed by digest."),
-                Field::new("root", F::Path, "The manifest or index JSON to push."),
-                Field::new("root_kind", F::Enum("RootKind"), "Whether `root` is a manifest or an index."),
-                Field::new(
-                    "manifests",
-                    F::List("DeployManifest"),
-                    "The root manifest, or the index's children in order.",
-                ),
-            ]
-            .into_iter()
-            .chain(registry_access_fields())
-            .collect(),
+            fields: deploy_request_fields(
+                vec![
+                    Field::new("registry", F::Str, "Destination registry host (with port), e.g. `127.0.0.1:5000`."),
+                    Field::new("repository", F::Str, "Destination repository."),
+                    Field::new("tags", F::StrList, "Tags to apply after the manifest is pushed by digest."),
+                ],
+                "The manifest or index JSON to push.",
+            ),
         },
         StructDef {
             name: "LoadRequest",
@@ -85,24 +78,17 @@ pub fn structs() -> Vec<StructDef> {
             module: "deploy",
             omit_empty: false,
             default: false,
-            fields: vec![
-                Field::new("daemon", F::Enum("LoadDaemon"), "Where to load to."),
-                Field::new(
-                    "names",
-                    F::StrList,
-                    "Full references to name the image, e.g. `example.com/app:latest`; may be empty.",
-                ),
-                Field::new("root", F::Path, "The manifest or index JSON to load."),
-                Field::new("root_kind", F::Enum("RootKind"), "Whether `root` is a manifest or an index."),
-                Field::new(
-                    "manifests",
-                    F::List("DeployManifest"),
-                    "The root manifest, or the index's children in order.",
-                ),
-            ]
-            .into_iter()
-            .chain(registry_access_fields())
-            .collect(),
+            fields: deploy_request_fields(
+                vec![
+                    Field::new("daemon", F::Enum("LoadDaemon"), "Where to load to."),
+                    Field::new(
+                        "names",
+                        F::StrList,
+                        "Full references to name the image, e.g. `example.com/app:latest`; may be empty.",
+                    ),
+                ],
+                "The manifest or index JSON to load.",
+            ),
         },
         StructDef {
             name: "PulledManifest",
@@ -148,10 +134,14 @@ pub fn structs() -> Vec<StructDef> {
     ]
 }
 
-/// How `img push` and `img load` reach registries, from the build settings (`credential_helper`,
-/// `docker_config_path`, `insecure`). Run-time flags and environment variables take precedence.
-pub fn registry_access_fields() -> Vec<Field> {
-    vec![
+/// A deploy request: the command's own fields, then the image (`root_doc` says what is done with
+/// its root) and how `img push`/`img load` reach registries, from the build settings
+/// (`credential_helper`, `docker_config_path`, `insecure`; run-time flags and environment win).
+fn deploy_request_fields(mut fields: Vec<Field>, root_doc: &'static str) -> Vec<Field> {
+    fields.extend([
+        Field::new("root", F::Path, root_doc),
+        Field::new("root_kind", F::Enum("RootKind"), "Whether `root` is a manifest or an index."),
+        Field::new("manifests", F::List("DeployManifest"), "The root manifest, or the index's children in order."),
         Field::new(
             "credential_helper",
             F::OptStr,
@@ -167,5 +157,6 @@ pub fn registry_access_fields() -> Vec<Field> {
             F::Bool,
             "Plain HTTP to registries that are not on the loopback interface (the `insecure` setting).",
         ),
-    ]
+    ]);
+    fields
 }
