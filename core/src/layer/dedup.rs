@@ -15,7 +15,7 @@ use std::io::{self, Read};
 
 use super::sources::{Content, Plan, Planned};
 use super::LayerError;
-use crate::digest::HashingWriter;
+use crate::digest::{HashingWriter, Sha256Digest};
 use crate::tarball::{Attributes, Kind};
 
 /// Files up to this size that must be hashed are read into memory once and written from there;
@@ -70,17 +70,17 @@ impl<'p> Deduplicator<'p> {
             Some(hash) => (hash, false),
             None => {
                 let file = File::open(host).map_err(read_error)?;
-                let mut hasher = HashingWriter::new(io::sink());
                 let buffered = size <= BUFFERED_MAX;
-                if buffered {
+                let hash = if buffered {
                     // One byte more than planned, to notice a file that grew.
                     self.buffer.clear();
                     file.take(size + 1).read_to_end(&mut self.buffer).map_err(read_error)?;
-                    io::Write::write_all(&mut hasher, &self.buffer).map_err(read_error)?;
+                    Sha256Digest::of(&self.buffer).hash
                 } else {
+                    let mut hasher = HashingWriter::new(io::sink());
                     io::copy(&mut file.take(size), &mut hasher).map_err(read_error)?;
-                }
-                let hash = hasher.finish().1.hash;
+                    hasher.finish().1.hash
+                };
                 if let Some(inode) = planned.inode {
                     self.by_inode.insert(inode, hash);
                 }
